@@ -1,0 +1,20 @@
+// File helpers: whole-file reads with clear errors, and atomic writes (temp + fsync + rename).
+#pragma once
+#include <string>
+
+namespace rleif {
+
+// Reads a whole file; throws rleif::Error naming the path when it cannot.
+std::string read_file(const std::string& path);
+// Writes `data` to `path` atomically: a reader sees the old file or the new one, never a mix.
+void write_file_atomic(const std::string& path, const std::string& data);
+// fsync a file or directory by path (used after renames so they survive a power cut).
+void fsync_path(const std::string& path);
+// Atomically replaces directory `dst` with the fully written directory `tmp` (rename, old removed).
+void replace_dir_atomic(const std::string& tmp, const std::string& dst);
+bool path_exists(const std::string& path);
+bool is_directory(const std::string& path);
+// Creates a directory and its parents; no error when it exists.
+void make_dirs(const std::string& path);
+
+}  // namespace rleif

@@ -1,0 +1,32 @@
+// Hugging Face model directories: config.json, model.safetensors (or a sharded index),
+// tokenizer.json. Every tensor is checked against config.json (name, dtype, shape) before use.
+#pragma once
+#include <string>
+
+#include "model/causal_lm.h"
+#include "model/score_model.h"
+
+namespace rleif::model {
+
+struct LoadOptions {
+  torch::ScalarType dtype = torch::kFloat32;  // parameters are converted to this dtype
+  torch::Device device = torch::kCPU;
+};
+
+CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts = {});
+// Loads a LlamaForSequenceClassification directory; with allow_new_head, a CausalLM directory is
+// accepted too and the score head is initialised fresh (seeded by the caller's torch::manual_seed).
+ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts = {}, bool allow_new_head = false);
+
+// Writes config.json + model.safetensors (+ tokenizer files copied from `tokenizer_from`, if given)
+// into `dir` atomically (a temporary directory renamed into place). dtype: stored dtype.
+void save_causal_lm(CausalLM& m, const std::string& dir, const std::string& tokenizer_from = "",
+                    torch::ScalarType dtype = torch::kFloat32);
+void save_score_model(ScoreModel& m, const std::string& dir, const std::string& tokenizer_from = "",
+                      torch::ScalarType dtype = torch::kFloat32);
+
+// Parses "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
+torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where);
+const char* torch_dtype_name(torch::ScalarType t);
+
+}  // namespace rleif::model

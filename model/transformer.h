@@ -1,0 +1,85 @@
+// Llama-family decoder backbone (Llama 2/3, Mistral, Qwen2): RMSNorm, RoPE (with llama3 scaling),
+// grouped-query attention, SwiGLU MLP. Parameters carry the Hugging Face names under `model.`.
+//
+// Positions are explicit: positions[b, t] is the RoPE position of token t of row b, and also its
+// KV-cache slot. A query at position p attends to keys at positions <= p (and > p - window with a
+// sliding window), so right padding needs no mask: padded tokens sit at later positions.
+#pragma once
+#include <torch/torch.h>
+
+#include "model/config.h"
+
+namespace rleif::model {
+
+// Preallocated keys/values for incremental decoding.
+struct KvCache {
+  std::vector<torch::Tensor> k;  // L x [Bc, Tmax, Hkv, D]
+  std::vector<torch::Tensor> v;  // L x [Bc, Tmax, Hkv, D]
+  static KvCache allocate(const ModelConfig& cfg, int64_t batch, int64_t max_len, const torch::TensorOptions& opts);
+  int64_t batch() const { return k.empty() ? 0 : k[0].size(0); }
+  int64_t capacity() const { return k.empty() ? 0 : k[0].size(1); }
+};
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // [..., H] -> [..., H]
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+struct RotaryEmbedding {
+  torch::Tensor inv_freq;  // [D/2] fp32
+  explicit RotaryEmbedding(const ModelConfig& cfg);
+  // cos/sin [B, T, D] in x's dtype for positions [B, T].
+  std::pair<torch::Tensor, torch::Tensor> cos_sin(const torch::Tensor& positions, torch::ScalarType dtype) const;
+};
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const ModelConfig& cfg);
+  // x [B,T,H], cos/sin [B,T,D], positions [B,T] -> [B,T,H]. With a cache, k/v are written to the
+  // cache rows `rows` [B] at slots `positions`, and attention reads the cache.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& positions, const torch::Tensor& mask, torch::Tensor* cache_k,
+                        torch::Tensor* cache_v, const torch::Tensor& rows, int64_t kv_len);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_heads, n_kv_heads, head_dim;
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  explicit MlpImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x);  // [B,T,H] -> [B,T,H]
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+struct DecoderLayerImpl : torch::nn::Module {
+  explicit DecoderLayerImpl(const ModelConfig& cfg);
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+struct TransformerImpl : torch::nn::Module {
+  explicit TransformerImpl(const ModelConfig& cfg);
+  // ids [B,T] int64, positions [B,T] int64 (undefined = 0..T-1 for every row) -> hidden [B,T,H].
+  // cache: optional; rows [B] int64 picks the cache rows (undefined = rows 0..B-1).
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {}, KvCache* cache = nullptr,
+                        const torch::Tensor& rows = {});
+  // Gradient checkpointing of each decoder layer during training (recompute in backward).
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+
+  ModelConfig cfg;
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers;
+  RMSNorm norm{nullptr};
+  RotaryEmbedding rope;
+
+ private:
+  bool checkpointing_ = false;
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace rleif::model

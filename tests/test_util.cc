@@ -1,0 +1,94 @@
+#include "tests/test_util.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <random>
+
+namespace rleif::test {
+namespace fsys = std::filesystem;
+
+static std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+std::string shared_dir() { return env_or("RLEIF_SHARED", "../shared"); }
+std::string fixtures_dir() { return env_or("RLEIF_FIXTURES", "build/fixtures"); }
+std::string source_dir() { return env_or("RLEIF_SOURCE", "."); }
+std::string rleif_bin() { return env_or("RLEIF_BIN", "build/cli/rleif"); }
+std::string python_bin() { return env_or("RLEIF_PYTHON", source_dir() + "/.venv/bin/python"); }
+bool path_present(const std::string& p) { return fsys::exists(p); }
+
+namespace {
+std::mutex g_mu;
+std::vector<std::string>& temp_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+void cleanup() {
+  if (std::getenv("RLEIF_KEEP_TEMP")) return;
+  std::error_code ec;
+  for (auto& d : temp_dirs()) fsys::remove_all(d, ec);
+}
+}  // namespace
+
+std::string temp_dir(const std::string& tag) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  static bool registered = false;
+  if (!registered) std::atexit(cleanup), registered = true;
+  std::random_device rd;
+  auto p = fsys::temp_directory_path() / ("rleif_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+  fsys::create_directories(p);
+  temp_dirs().push_back(p.string());
+  return p.string();
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, double timeout_s) {
+  CommandResult r;
+  int fds[2];
+  if (::pipe(fds) != 0) return r;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  char buf[4096];
+  while (true) {
+    pollfd p{fds[0], POLLIN, 0};
+    int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+    if (ms <= 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    int n = ::poll(&p, 1, std::min(ms, 1000));
+    if (n > 0) {
+      ssize_t k = ::read(fds[0], buf, sizeof buf);
+      if (k <= 0) break;
+      r.out.append(buf, static_cast<size_t>(k));
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return r;
+}
+
+}  // namespace rleif::test
