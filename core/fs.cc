@@ -1,6 +1,8 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,7 +78,14 @@ void replace_dir_atomic(const std::string& tmp, const std::string& dst) {
   fsys::rename(tmp, d, ec);
   RLEIF_CHECK(!ec, dst, ": cannot rename ", tmp, " into place (", ec.message(), ")");
   fsync_path(d.has_parent_path() ? d.parent_path().string() : ".");
-  if (had) fsys::remove_all(old, ec);
+  if (had) remove_tree(old);
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  auto rm = [](const char* p, const struct stat*, int, struct FTW*) -> int { return ::remove(p); };
+  ::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 bool path_exists(const std::string& path) { return fsys::exists(path); }

@@ -14,6 +14,10 @@ void fsync_path(const std::string& path);
 void replace_dir_atomic(const std::string& tmp, const std::string& dst);
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
+// Removes a file or a directory tree; no error when it does not exist. Use this, never
+// std::filesystem::remove_all: libtorch.so exports its own copy of remove_all, which the dynamic
+// linker binds first in any binary linking LibTorch, and that copy crashes on non-empty directories.
+void remove_tree(const std::string& path);
 // Creates a directory and its parents; no error when it exists.
 void make_dirs(const std::string& path);
 

@@ -33,6 +33,7 @@ struct ModelConfig {
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
   int64_t sliding_window = 0;        // 0 = none (mistral / qwen2 with use_sliding_window)
+  std::vector<bool> layer_sliding;   // [L] which layers use the window (empty = all when window > 0)
   int64_t bos_token_id = -1;
   std::vector<int64_t> eos_token_ids;
   int64_t pad_token_id = -1;
@@ -41,6 +42,11 @@ struct ModelConfig {
   json raw;                          // the whole config.json, kept for round trips
 
   int64_t head_size() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
+  int64_t window_for_layer(int64_t layer) const {
+    if (sliding_window <= 0) return 0;
+    if (layer_sliding.empty()) return sliding_window;
+    return layer_sliding[static_cast<size_t>(layer)] ? sliding_window : 0;
+  }
   // Parses config.json content; `where` names the file in errors. Unsupported model_type, missing
   // or inconsistent sizes are errors that say what to fix.
   static ModelConfig from_json(const json& j, const std::string& where);

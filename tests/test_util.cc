@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include "core/fs.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,17 +35,21 @@ std::vector<std::string>& temp_dirs() {
   static std::vector<std::string> dirs;
   return dirs;
 }
-void cleanup() {
-  if (std::getenv("RLEIF_KEEP_TEMP")) return;
-  std::error_code ec;
-  for (auto& d : temp_dirs()) fsys::remove_all(d, ec);
-}
+// Removes temp dirs after the last test, while every library is still alive (an atexit handler
+// would run after libtorch's statics are gone; libtorch.so exports its own std::filesystem).
+struct TempCleanup : ::testing::Environment {
+  void TearDown() override {
+    if (std::getenv("RLEIF_KEEP_TEMP")) return;
+    std::lock_guard<std::mutex> lock(g_mu);
+    for (auto& d : temp_dirs()) remove_tree(d);
+    temp_dirs().clear();
+  }
+};
+[[maybe_unused]] ::testing::Environment* const g_cleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
 }  // namespace
 
 std::string temp_dir(const std::string& tag) {
   std::lock_guard<std::mutex> lock(g_mu);
-  static bool registered = false;
-  if (!registered) std::atexit(cleanup), registered = true;
   std::random_device rd;
   auto p = fsys::temp_directory_path() / ("rleif_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
   fsys::create_directories(p);

@@ -1,0 +1,188 @@
+#include "model/hf_io.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/safetensors.h"
+
+namespace rleif::model {
+namespace fsys = std::filesystem;
+
+torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where) {
+  if (name == "float32" || name == "fp32" || name == "float") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16" || name == "half") return torch::kFloat16;
+  RLEIF_FAIL(where, ": dtype '", name, "' is not supported (float32 | bfloat16 | float16)");
+}
+
+const char* torch_dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    case torch::kFloat64: return "float64";
+    default: return "unsupported";
+  }
+}
+
+namespace {
+
+torch::ScalarType to_torch(DType d) {
+  switch (d) {
+    case DType::F64: return torch::kFloat64;
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  return torch::kFloat32;
+}
+
+DType from_torch(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return DType::F32;
+    case torch::kBFloat16: return DType::BF16;
+    case torch::kFloat16: return DType::F16;
+    case torch::kFloat64: return DType::F64;
+    default: RLEIF_FAIL("cannot save tensors of dtype ", t, "; use float32, bfloat16 or float16");
+  }
+}
+
+bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F64; }
+
+std::string arch_prefix(const ModelConfig& cfg) {
+  if (cfg.model_type == "mistral") return "Mistral";
+  if (cfg.model_type == "qwen2") return "Qwen2";
+  return "Llama";
+}
+
+// Tensors a checkpoint may carry that rleif does not use (older exports store RoPE buffers).
+bool ignorable(const std::string& name) {
+  return name.find("rotary_emb.inv_freq") != std::string::npos;
+}
+
+// Copies every parameter of `module` from the directory's safetensors, checking names, dtypes and
+// shapes against what config.json implies. `optional` names may be absent (left as initialised).
+void load_parameters(torch::nn::Module& module, const std::string& dir, const ModelConfig& cfg,
+                     const std::set<std::string>& optional, const std::set<std::string>& ignored,
+                     std::set<std::string>* missing_optional) {
+  SafetensorsDir st(dir);
+  auto params = module.named_parameters(/*recurse=*/true);
+  std::set<std::string> expected;
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) {
+    const std::string& name = p.key();
+    expected.insert(name);
+    if (!st.contains(name)) {
+      if (optional.count(name)) {
+        if (missing_optional) missing_optional->insert(name);
+        continue;
+      }
+      RLEIF_FAIL(dir, ": missing tensor '", name, "' required by config.json (model_type ", cfg.model_type, ", ",
+                 cfg.num_hidden_layers, " layers, tie_word_embeddings=", cfg.tie_word_embeddings ? "true" : "false",
+                 "); the weights do not match this config");
+    }
+    const TensorView& v = st.get(name);
+    RLEIF_CHECK(is_float(v.dtype), dir, ": tensor '", name, "' has dtype ", dtype_name(v.dtype),
+                "; model weights must be F32, BF16, F16 or F64");
+    std::vector<int64_t> want(p.value().sizes().begin(), p.value().sizes().end());
+    if (v.shape != want) {
+      std::string got, exp;
+      for (auto d : v.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+      for (auto d : want) exp += (exp.empty() ? "" : ", ") + std::to_string(d);
+      RLEIF_FAIL(dir, ": tensor '", name, "' has shape [", got, "] but config.json implies [", exp,
+                 "] (hidden_size ", cfg.hidden_size, ", intermediate_size ", cfg.intermediate_size, ", vocab_size ",
+                 cfg.vocab_size, ", heads ", cfg.num_attention_heads, "/", cfg.num_key_value_heads,
+                 "); the config and weights disagree");
+    }
+    auto src = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(to_torch(v.dtype)));
+    p.value().copy_(src);
+  }
+  for (const auto& name : st.names()) {
+    if (expected.count(name) || ignored.count(name) || ignorable(name)) continue;
+    RLEIF_FAIL(dir, ": unexpected tensor '", name, "' that a ", cfg.model_type, " model with this config.json (",
+               cfg.num_hidden_layers, " layers) does not have; is config.json from another checkpoint?");
+  }
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                        "chat_template.jinja"}) {
+    fsys::path src = fsys::path(from) / f;
+    if (fsys::exists(src)) fsys::copy_file(src, fsys::path(to) / f, fsys::copy_options::overwrite_existing);
+  }
+}
+
+void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::string& architecture,
+                 const std::string& dir, const std::string& tokenizer_from, torch::ScalarType dtype) {
+  std::string tmp = dir + ".tmp." + std::to_string(::getpid());
+  remove_tree(tmp);
+  make_dirs(tmp);
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorData> tensors;
+  for (auto& p : module.named_parameters(true)) {
+    auto t = p.value().detach().to(torch::kCPU, dtype).contiguous();
+    keep.push_back(t);
+    tensors.push_back(TensorData{p.key(), from_torch(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+                                 t.data_ptr(), static_cast<size_t>(t.nbytes())});
+  }
+  write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
+  ModelConfig out = cfg;
+  out.dtype = torch_dtype_name(dtype);
+  write_file_atomic(tmp + "/config.json", out.to_json(architecture).dump(2) + "\n");
+  if (!tokenizer_from.empty() && fsys::absolute(tokenizer_from) != fsys::absolute(dir))
+    copy_tokenizer_files(tokenizer_from, tmp);
+  else if (!tokenizer_from.empty())
+    copy_tokenizer_files(dir, tmp);
+  replace_dir_atomic(tmp, dir);
+}
+
+}  // namespace
+
+CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts) {
+  ModelConfig cfg = ModelConfig::load(dir);
+  CausalLM m(cfg);
+  // A tied checkpoint may still carry lm_head.weight (a copy of the embedding); it is not used.
+  std::set<std::string> ignored;
+  if (cfg.tie_word_embeddings) ignored.insert("lm_head.weight");
+  load_parameters(*m, dir, cfg, {}, ignored, nullptr);
+  m->to(opts.device, opts.dtype);
+  m->eval();
+  return m;
+}
+
+ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts, bool allow_new_head) {
+  ModelConfig cfg = ModelConfig::load(dir);
+  ScoreModel m(cfg);
+  std::set<std::string> optional, missing;
+  if (allow_new_head) optional.insert("score.weight");
+  load_parameters(*m, dir, cfg, optional, {"lm_head.weight"}, &missing);
+  if (missing.count("score.weight")) {
+    torch::NoGradGuard no_grad;
+    m->score->weight.normal_(0.0, 0.02);  // transformers' initializer_range default
+  }
+  m->to(opts.device, opts.dtype);
+  m->eval();
+  return m;
+}
+
+void save_causal_lm(CausalLM& m, const std::string& dir, const std::string& tokenizer_from, torch::ScalarType dtype) {
+  save_module(*m, m->cfg, arch_prefix(m->cfg) + "ForCausalLM", dir, tokenizer_from, dtype);
+}
+
+void save_score_model(ScoreModel& m, const std::string& dir, const std::string& tokenizer_from,
+                      torch::ScalarType dtype) {
+  save_module(*m, m->cfg, arch_prefix(m->cfg) + "ForSequenceClassification", dir, tokenizer_from, dtype);
+}
+
+}  // namespace rleif::model

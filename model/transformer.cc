@@ -1,0 +1,248 @@
+#include "model/transformer.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace rleif::model {
+namespace F = torch::nn::functional;
+using torch::indexing::Slice;
+
+KvCache KvCache::allocate(const ModelConfig& cfg, int64_t batch, int64_t max_len, const torch::TensorOptions& opts) {
+  RLEIF_CHECK(batch > 0 && max_len > 0, "KV cache: batch (", batch, ") and max_len (", max_len, ") must be positive");
+  KvCache c;
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    c.k.push_back(torch::zeros({batch, max_len, cfg.num_key_value_heads, cfg.head_size()}, opts));
+    c.v.push_back(torch::zeros({batch, max_len, cfg.num_key_value_heads, cfg.head_size()}, opts));
+  }
+  return c;
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  // As transformers' LlamaRMSNorm: normalise in fp32, cast back, then scale.
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+RotaryEmbedding::RotaryEmbedding(const ModelConfig& cfg) {
+  const int64_t d = cfg.head_size();
+  auto idx = torch::arange(0, d, 2, torch::kInt64).to(torch::kFloat32);
+  inv_freq = 1.0 / torch::pow(torch::tensor(cfg.rope_theta, torch::kFloat32), idx / static_cast<double>(d));
+  if (cfg.rope_type == RopeType::linear) {
+    inv_freq = inv_freq / cfg.rope_factor;
+  } else if (cfg.rope_type == RopeType::llama3) {
+    // transformers' _compute_llama3_parameters: long wavelengths are divided by `factor`, short
+    // ones kept, and the band between is interpolated smoothly.
+    const double factor = cfg.rope_factor, lo = cfg.rope_low_freq_factor, hi = cfg.rope_high_freq_factor;
+    const double old_ctx = static_cast<double>(cfg.rope_original_max_position_embeddings);
+    const double low_freq_wavelen = old_ctx / lo, high_freq_wavelen = old_ctx / hi;
+    auto wavelen = 2 * M_PI / inv_freq;
+    auto scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq);
+    auto smooth = (old_ctx / wavelen - lo) / (hi - lo);
+    auto smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+    auto medium = (wavelen >= high_freq_wavelen).logical_and(wavelen <= low_freq_wavelen);
+    inv_freq = torch::where(medium, smoothed, scaled);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cos_sin(const torch::Tensor& positions,
+                                                                 torch::ScalarType dtype) const {
+  auto f = inv_freq.to(positions.device());
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * f;  // [B,T,D/2]
+  auto emb = torch::cat({freqs, freqs}, -1);                      // [B,T,D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+namespace {
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto d = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, d, d), x.narrow(-1, 0, d)}, -1);
+}
+
+// x [B,Hx,T,D], cos/sin [B,T,D].
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+  return x * c + rotate_half(x) * s;
+}
+
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// Boolean attention mask [B,1,Tq,Tk]: key at position kp is visible to a query at position qp when
+// kp <= qp (and kp > qp - window with a sliding window).
+torch::Tensor position_mask(const torch::Tensor& q_pos, const torch::Tensor& k_pos, int64_t window) {
+  auto q = q_pos.unsqueeze(2);  // [B,Tq,1]
+  auto k = k_pos.unsqueeze(1);  // [B|1,1,Tk]
+  auto m = k <= q;
+  if (window > 0) m = m.logical_and(k > q - window);
+  return m.unsqueeze(1);
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(const ModelConfig& cfg)
+    : n_heads(cfg.num_attention_heads), n_kv_heads(cfg.num_key_value_heads), head_dim(cfg.head_size()) {
+  const bool qkv_bias = cfg.attention_bias || cfg.qkv_bias;
+  q_proj = register_module("q_proj", linear(cfg.hidden_size, n_heads * head_dim, qkv_bias));
+  k_proj = register_module("k_proj", linear(cfg.hidden_size, n_kv_heads * head_dim, qkv_bias));
+  v_proj = register_module("v_proj", linear(cfg.hidden_size, n_kv_heads * head_dim, qkv_bias));
+  o_proj = register_module("o_proj", linear(n_heads * head_dim, cfg.hidden_size, cfg.attention_bias));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& positions, const torch::Tensor& mask,
+                                     torch::Tensor* cache_k, torch::Tensor* cache_v, const torch::Tensor& rows,
+                                     int64_t kv_len) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);     // [B,Hq,T,D]
+  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);  // [B,Hkv,T,D]
+  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});                  // [B,T,Hkv,D]
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache_k) {
+    // Write this step's keys/values at their positions, then attend over slots [0, kv_len).
+    auto r = rows.view({B, 1}).expand({B, T});
+    cache_k->index_put_({r, positions}, k.transpose(1, 2).to(cache_k->scalar_type()));
+    cache_v->index_put_({r, positions}, v.to(cache_v->scalar_type()));
+    const bool all_rows = rows.numel() == cache_k->size(0) && rows.device().is_cpu() &&
+                          rows.equal(torch::arange(cache_k->size(0), rows.options()));
+    auto kc = all_rows ? cache_k->narrow(1, 0, kv_len) : cache_k->index_select(0, rows).narrow(1, 0, kv_len);
+    auto vc = all_rows ? cache_v->narrow(1, 0, kv_len) : cache_v->index_select(0, rows).narrow(1, 0, kv_len);
+    k = kc.transpose(1, 2).to(q.scalar_type());  // [B,Hkv,Tk,D]
+    v = vc.transpose(1, 2).to(q.scalar_type());
+  } else {
+    v = v.transpose(1, 2);
+  }
+  torch::Tensor out;
+  const bool causal = !mask.defined();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  out = at::scaled_dot_product_attention(q, k, v, causal ? c10::optional<torch::Tensor>() : mask, 0.0, causal,
+                                         c10::nullopt, /*enable_gqa=*/n_heads != n_kv_heads);
+#else
+  if (n_heads != n_kv_heads) {
+    k = k.repeat_interleave(n_heads / n_kv_heads, 1);
+    v = v.repeat_interleave(n_heads / n_kv_heads, 1);
+  }
+  out = at::scaled_dot_product_attention(q, k, v, causal ? c10::optional<torch::Tensor>() : mask, 0.0, causal);
+#endif
+  return o_proj(out.transpose(1, 2).reshape({B, T, n_heads * head_dim}));
+}
+
+MlpImpl::MlpImpl(const ModelConfig& cfg) {
+  gate_proj = register_module("gate_proj", linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
+  up_proj = register_module("up_proj", linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
+  down_proj = register_module("down_proj", linear(cfg.intermediate_size, cfg.hidden_size, cfg.mlp_bias));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(F::silu(gate_proj(x)) * up_proj(x)); }
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
+  self_attn = register_module("self_attn", Attention(cfg));
+  mlp = register_module("mlp", Mlp(cfg));
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+}
+
+namespace {
+
+// One decoder layer: x [B,T,H] -> [B,T,H].
+torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                            const torch::Tensor& sin, const torch::Tensor& positions, const torch::Tensor& mask,
+                            torch::Tensor* ck, torch::Tensor* cv, const torch::Tensor& rows, int64_t kv_len) {
+  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, positions, mask, ck, cv, rows, kv_len);
+  return h + layer.mlp(layer.post_attention_layernorm(h));
+}
+
+// Gradient checkpointing: the forward runs without saving activations; backward recomputes the
+// layer with grad enabled and backpropagates through it (parameter grads accumulate directly).
+struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
+                               torch::Tensor sin, torch::Tensor mask, DecoderLayerImpl* layer) {
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->save_for_backward({x, cos, sin, mask});
+    torch::NoGradGuard no_grad;
+    return layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor out;
+    {
+      torch::AutoGradMode enable(true);
+      out = layer_forward(*layer, x, saved[1], saved[2], {}, saved[3], nullptr, nullptr, {}, 0);
+    }
+    torch::autograd::backward({out}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg(c), rope(c) {
+  cfg.validate("model config");
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(DecoderLayer(cfg));
+  norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions_in, KvCache* cache,
+                                       const torch::Tensor& rows_in) {
+  RLEIF_CHECK(ids.dim() == 2, "Transformer::forward: ids must be [B,T], got ", ids.dim(), " dims");
+  const int64_t B = ids.size(0), T = ids.size(1);
+  const bool default_positions = !positions_in.defined();
+  auto positions = default_positions
+                       ? torch::arange(T, ids.options().dtype(torch::kInt64)).unsqueeze(0).expand({B, T})
+                       : positions_in.to(torch::kInt64);
+  RLEIF_CHECK(positions.sizes() == ids.sizes(), "Transformer::forward: positions ", positions.sizes(),
+              " must match ids ", ids.sizes());
+  auto x = embed_tokens(ids);  // [B,T,H]
+  auto [cos, sin] = rope.cos_sin(positions, x.scalar_type());
+
+  torch::Tensor rows;
+  int64_t kv_len = 0;
+  torch::Tensor mask_full, mask_window;
+  bool any_window = false;
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) any_window = any_window || cfg.window_for_layer(l) > 0;
+  if (cache) {
+    RLEIF_CHECK(static_cast<int64_t>(cache->k.size()) == cfg.num_hidden_layers, "KV cache has ", cache->k.size(),
+                " layers but the model has ", cfg.num_hidden_layers);
+    rows = rows_in.defined() ? rows_in.to(torch::kInt64) : torch::arange(B, ids.options().dtype(torch::kInt64));
+    RLEIF_CHECK(rows.numel() == B, "Transformer::forward: rows has ", rows.numel(), " entries for a batch of ", B);
+    kv_len = positions.max().item<int64_t>() + 1;
+    RLEIF_CHECK(kv_len <= cache->capacity() && positions.min().item<int64_t>() >= 0, "position ", kv_len - 1,
+                " is outside the KV cache (capacity ", cache->capacity(), "); allocate a longer cache");
+    auto slots = torch::arange(kv_len, positions.options()).unsqueeze(0);  // [1,Tk]
+    mask_full = position_mask(positions, slots, 0);
+    if (any_window) mask_window = position_mask(positions, slots, cfg.sliding_window);
+  } else if (!default_positions || any_window) {
+    mask_full = position_mask(positions, positions, 0);
+    if (any_window) mask_window = position_mask(positions, positions, cfg.sliding_window);
+  }
+  // With default positions, no cache and no window, mask_full stays undefined: SDPA's is_causal path.
+
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    auto& layer = *layers[l]->as<DecoderLayerImpl>();
+    const auto& mask = cfg.window_for_layer(l) > 0 ? mask_window : mask_full;
+    if (checkpointing_ && is_training() && !cache && torch::GradMode::is_enabled()) {
+      x = CheckpointedLayer::apply(x, cos, sin, mask.defined() ? mask : torch::Tensor(), &layer);
+    } else {
+      x = layer_forward(layer, x, cos, sin, positions, mask, cache ? &cache->k[l] : nullptr,
+                        cache ? &cache->v[l] : nullptr, rows, kv_len);
+    }
+  }
+  return norm(x);
+}
+
+}  // namespace rleif::model
