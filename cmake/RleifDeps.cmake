@@ -7,6 +7,7 @@ find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(CURL REQUIRED)
 find_package(Threads REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
 
 # LibTorch: the pinned PyPI wheel in .venv by default; any LibTorch >= 2.1 through CMAKE_PREFIX_PATH.

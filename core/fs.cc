@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -15,7 +14,6 @@
 #include "core/error.h"
 
 namespace rleif {
-namespace fsys = std::filesystem;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -33,14 +31,27 @@ void fsync_path(const std::string& path) {
   ::close(fd);
 }
 
+std::string strip_trailing_slashes(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string parent_dir(const std::string& path) {
+  std::string p = strip_trailing_slashes(path);
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
 static std::string temp_name(const std::string& path) {
   std::random_device rd;
   return str(path, ".tmp.", ::getpid(), ".", rd());
 }
 
 void write_file_atomic(const std::string& path, const std::string& data) {
-  fsys::path p(path);
-  if (p.has_parent_path()) make_dirs(p.parent_path().string());
+  make_dirs(parent_dir(path));
   std::string tmp = temp_name(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   RLEIF_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
@@ -63,21 +74,21 @@ void write_file_atomic(const std::string& path, const std::string& data) {
     ::unlink(tmp.c_str());
     RLEIF_FAIL(path, ": rename from temporary file failed (", std::strerror(e), ")");
   }
-  fsync_path(p.has_parent_path() ? p.parent_path().string() : ".");
+  fsync_path(parent_dir(path));
 }
 
-void replace_dir_atomic(const std::string& tmp, const std::string& dst) {
-  std::error_code ec;
-  fsys::path d(dst);
+void copy_file(const std::string& src, const std::string& dst) { write_file_atomic(dst, read_file(src)); }
+
+void replace_dir_atomic(const std::string& tmp_in, const std::string& dst_in) {
+  std::string tmp = strip_trailing_slashes(tmp_in), dst = strip_trailing_slashes(dst_in);
   std::string old = temp_name(dst) + ".old";
-  bool had = fsys::exists(d);
-  if (had) {
-    fsys::rename(d, old, ec);
-    RLEIF_CHECK(!ec, dst, ": cannot move the old directory aside (", ec.message(), ")");
-  }
-  fsys::rename(tmp, d, ec);
-  RLEIF_CHECK(!ec, dst, ": cannot rename ", tmp, " into place (", ec.message(), ")");
-  fsync_path(d.has_parent_path() ? d.parent_path().string() : ".");
+  bool had = path_exists(dst);
+  if (had)
+    RLEIF_CHECK(::rename(dst.c_str(), old.c_str()) == 0, dst, ": cannot move the old directory aside (",
+                std::strerror(errno), ")");
+  RLEIF_CHECK(::rename(tmp.c_str(), dst.c_str()) == 0, dst, ": cannot rename ", tmp, " into place (",
+              std::strerror(errno), ")");
+  fsync_path(parent_dir(dst));
   if (had) remove_tree(old);
 }
 
@@ -88,13 +99,23 @@ void remove_tree(const std::string& path) {
   ::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-bool path_exists(const std::string& path) { return fsys::exists(path); }
-bool is_directory(const std::string& path) { return fsys::is_directory(path); }
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
 
-void make_dirs(const std::string& path) {
-  std::error_code ec;
-  fsys::create_directories(path, ec);
-  RLEIF_CHECK(!ec || fsys::is_directory(path), path, ": cannot create directory (", ec.message(), ")");
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_dirs(const std::string& path_in) {
+  std::string path = strip_trailing_slashes(path_in);
+  if (path.empty() || path == "." || path == "/" || is_directory(path)) return;
+  make_dirs(parent_dir(path));
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+    RLEIF_FAIL(path, ": cannot create directory (", std::strerror(errno), ")");
+  RLEIF_CHECK(is_directory(path), path, ": exists but is not a directory");
 }
 
 }  // namespace rleif

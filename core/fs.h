@@ -1,4 +1,6 @@
 // File helpers: whole-file reads with clear errors, and atomic writes (temp + fsync + rename).
+// Implemented on POSIX calls, not std::filesystem: libtorch.so exports its own copies of many
+// std::filesystem functions, and in binaries linking LibTorch those copies misbehave.
 #pragma once
 #include <string>
 
@@ -18,6 +20,12 @@ bool is_directory(const std::string& path);
 // std::filesystem::remove_all: libtorch.so exports its own copy of remove_all, which the dynamic
 // linker binds first in any binary linking LibTorch, and that copy crashes on non-empty directories.
 void remove_tree(const std::string& path);
+// "a/b/" -> "a/b" (but "/" stays "/").
+std::string strip_trailing_slashes(const std::string& path);
+// The directory part of a path ("a/b/c" -> "a/b", "c" -> ".").
+std::string parent_dir(const std::string& path);
+// Copies a file (atomically at the destination).
+void copy_file(const std::string& src, const std::string& dst);
 // Creates a directory and its parents; no error when it exists.
 void make_dirs(const std::string& path);
 

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -57,10 +56,8 @@ std::vector<json> read_jsonl(const std::string& path) {
 }
 
 JsonlAppender::JsonlAppender(const std::string& path) : path_(path) {
-  namespace fsys = std::filesystem;
-  fsys::path p(path);
-  if (p.has_parent_path()) make_dirs(p.parent_path().string());
-  if (fsys::exists(p)) {
+  make_dirs(parent_dir(path));
+  if (path_exists(path)) {
     // Drop a partial last line left by a kill mid-write.
     std::string data = read_file(path);
     size_t keep = data.empty() || data.back() == '\n' ? data.size() : data.rfind('\n') + 1;

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <set>
 
 #include "core/error.h"
@@ -10,8 +9,6 @@
 #include "core/safetensors.h"
 
 namespace rleif::model {
-namespace fsys = std::filesystem;
-
 torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where) {
   if (name == "float32" || name == "fp32" || name == "float") return torch::kFloat32;
   if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
@@ -118,13 +115,14 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
   if (from.empty()) return;
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
                         "chat_template.jinja"}) {
-    fsys::path src = fsys::path(from) / f;
-    if (fsys::exists(src)) fsys::copy_file(src, fsys::path(to) / f, fsys::copy_options::overwrite_existing);
+    std::string src = from + "/" + f;
+    if (path_exists(src)) copy_file(src, to + "/" + f);
   }
 }
 
 void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::string& architecture,
-                 const std::string& dir, const std::string& tokenizer_from, torch::ScalarType dtype) {
+                 const std::string& dir_in, const std::string& tokenizer_from, torch::ScalarType dtype) {
+  const std::string dir = strip_trailing_slashes(dir_in);
   std::string tmp = dir + ".tmp." + std::to_string(::getpid());
   remove_tree(tmp);
   make_dirs(tmp);
@@ -140,10 +138,9 @@ void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::s
   ModelConfig out = cfg;
   out.dtype = torch_dtype_name(dtype);
   write_file_atomic(tmp + "/config.json", out.to_json(architecture).dump(2) + "\n");
-  if (!tokenizer_from.empty() && fsys::absolute(tokenizer_from) != fsys::absolute(dir))
-    copy_tokenizer_files(tokenizer_from, tmp);
-  else if (!tokenizer_from.empty())
-    copy_tokenizer_files(dir, tmp);
+  // Tokenizer files are copied into the new directory before it replaces `dir`, so saving over
+  // the directory the tokenizer came from keeps them.
+  copy_tokenizer_files(tokenizer_from, tmp);
   replace_dir_atomic(tmp, dir);
 }
 

@@ -10,12 +10,10 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <random>
 
 namespace rleif::test {
-namespace fsys = std::filesystem;
 
 static std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -27,7 +25,7 @@ std::string fixtures_dir() { return env_or("RLEIF_FIXTURES", "build/fixtures"); 
 std::string source_dir() { return env_or("RLEIF_SOURCE", "."); }
 std::string rleif_bin() { return env_or("RLEIF_BIN", "build/cli/rleif"); }
 std::string python_bin() { return env_or("RLEIF_PYTHON", source_dir() + "/.venv/bin/python"); }
-bool path_present(const std::string& p) { return fsys::exists(p); }
+bool path_present(const std::string& p) { return path_exists(p); }
 
 namespace {
 std::mutex g_mu;
@@ -51,10 +49,12 @@ struct TempCleanup : ::testing::Environment {
 std::string temp_dir(const std::string& tag) {
   std::lock_guard<std::mutex> lock(g_mu);
   std::random_device rd;
-  auto p = fsys::temp_directory_path() / ("rleif_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-  fsys::create_directories(p);
-  temp_dirs().push_back(p.string());
-  return p.string();
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string p = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/rleif_" + tag + "_" + std::to_string(::getpid()) +
+                  "_" + std::to_string(rd());
+  make_dirs(p);
+  temp_dirs().push_back(p);
+  return p;
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, double timeout_s) {

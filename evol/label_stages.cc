@@ -1,0 +1,204 @@
+// Reward-model labelling: IRM ranking lists and PRM step labels. A unit writes one record, or none
+// when the teacher's reply stays unreadable after irm/prm.max_attempts samples.
+#include <map>
+#include <memory>
+#include <set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "evol/math_domain.h"
+#include "evol/replies.h"
+#include "evol/stages.h"
+
+namespace rleif::evol {
+namespace {
+
+// Runs units [done, n) of a stage whose units each try up to `attempts` samples of one prompt and
+// write the record `make` builds from a reply it can parse.
+struct LabelJob {
+  std::string stage, file, label;
+  int64_t n = 0;
+  int attempts = 1;
+  std::function<Messages(int64_t)> messages;
+  const SamplingOptions* sampling = nullptr;
+  // Returns the record for unit i from a reply, or nullopt when the reply cannot be read.
+  std::function<std::optional<json>(int64_t, const std::string&)> make;
+  std::string unreadable;  // reason counted for a unit that gave up
+};
+
+bool run_label_job(RunContext& ctx, const LabelJob& job) {
+  StageProgress prog = ctx.dir.progress(job.stage);
+  auto out = ctx.dir.open_output(job.stage, job.file);
+  auto bar = ctx.progress(job.label, job.n, prog.done);
+  Scheduler sched(ctx.teacher, ctx.max_active, ctx.stop);
+  std::function<void(int64_t, Unit, int)> attempt = [&](int64_t i, Unit unit, int a) {
+    unit.call(job.messages(i), ctx.params(*job.sampling, a), [&, i, unit, a](const Completion& c) {
+      if (auto rec = job.make(i, c.text)) {
+        UnitResult r;
+        r.records.push_back(std::move(*rec));
+        return unit.finish(std::move(r));
+      }
+      if (a + 1 < job.attempts) return attempt(i, unit, a + 1);  // another sample of the same prompt
+      UnitResult r;
+      r.kept = false;
+      r.reason = job.unreadable;
+      unit.finish(std::move(r));
+    });
+  };
+  int64_t cursor = sched.run(
+      prog.done, job.n, [&](int64_t i, Unit unit) { attempt(i, unit, 0); },
+      [&](int64_t, UnitResult& r) {
+        for (auto& rec : r.records) out->append(rec);
+        prog.lines += static_cast<int64_t>(r.records.size());
+        count_unit(prog, r);
+      },
+      [&] { ctx.dir.checkpoint(job.stage, *out, prog, ctx.usage()); },
+      [&] {
+        if (bar) bar->update(prog.done, ctx.fields(prog));
+      });
+  if (cursor < job.n) return false;
+  if (bar) bar->finish();
+  return true;
+}
+
+// The instruction inside an Alpaca/WizardMath prompt ("### Instruction:\n...\n\n### Response:"), or
+// the prompt itself.
+std::string instruction_of(const std::string& prompt) {
+  const std::string open = "### Instruction:\n";
+  size_t b = prompt.find(open);
+  if (b == std::string::npos) return trim(prompt);
+  b += open.size();
+  size_t e = prompt.find("\n\n### Response:", b);
+  return trim(prompt.substr(b, e == std::string::npos ? std::string::npos : e - b));
+}
+
+}  // namespace
+
+bool run_irm_stage(RunContext& ctx, const std::vector<Seed>& seeds) {
+  const EvolConfig& cfg = ctx.cfg;
+  // Groups: each (round, seed)'s K evolved instructions, distinct and non-empty, eliminated ones
+  // included (the IRM should learn to rank them low).
+  struct Group {
+    size_t seed;
+    int64_t round;
+    std::vector<std::string> ids, texts;
+  };
+  std::vector<Group> groups;
+  {
+    std::map<std::pair<int64_t, std::string>, size_t> where;
+    std::map<std::string, size_t> seed_index;
+    for (size_t i = 0; i < seeds.size(); ++i) seed_index[seeds[i].id] = i;
+    for (const json& rec : read_jsonl(ctx.dir.path("evolved.jsonl"))) {
+      int64_t round = rec.value("round", int64_t{0});
+      std::string text = rec.value("instruction", "");
+      if (round < 1 || trim(text).empty()) continue;
+      auto key = std::make_pair(round, rec["seed_id"].get<std::string>());
+      auto it = where.find(key);
+      if (it == where.end()) {
+        it = where.emplace(key, groups.size()).first;
+        groups.push_back({seed_index.at(key.second), round, {}, {}});
+      }
+      Group& g = groups[it->second];
+      bool dup = false;
+      for (auto& t : g.texts) dup = dup || t == text;
+      if (dup) continue;
+      g.ids.push_back(rec["id"].get<std::string>());
+      g.texts.push_back(text);
+    }
+  }
+  std::vector<Group> kept_groups;
+  for (auto& g : groups)
+    if (static_cast<int>(g.texts.size()) >= cfg.irm.min_candidates) kept_groups.push_back(std::move(g));
+  LabelJob job;
+  job.stage = "irm";
+  job.file = "irm_lists.jsonl";
+  job.label = "irm";
+  job.n = static_cast<int64_t>(kept_groups.size());
+  job.attempts = cfg.irm.max_attempts;
+  job.sampling = &cfg.sampling.rank;
+  job.unreadable = "unparseable_ranking";
+  job.messages = [&](int64_t i) {
+    const Group& g = kept_groups[static_cast<size_t>(i)];
+    return ctx.prompts.rank_messages(seeds[g.seed].instruction, g.texts);
+  };
+  job.make = [&](int64_t i, const std::string& reply) -> std::optional<json> {
+    const Group& g = kept_groups[static_cast<size_t>(i)];
+    auto ranking = parse_ranking(reply, static_cast<int>(g.texts.size()));
+    if (!ranking) return std::nullopt;
+    return json{{"seed_id", seeds[g.seed].id}, {"round", g.round},   {"instruction", seeds[g.seed].instruction},
+                {"candidate_ids", g.ids},      {"candidates", g.texts}, {"ranking", *ranking}};
+  };
+  return run_label_job(ctx, job);
+}
+
+bool run_prm_stage(RunContext& ctx) {
+  const PrmOptions& o = ctx.cfg.prm;
+  if (o.solutions.empty()) return true;
+  RLEIF_CHECK(path_exists(o.solutions), "prm.solutions: ", o.solutions, " does not exist");
+  struct Item {
+    std::string source_id, question;
+    int64_t sample;
+    std::vector<std::string> steps;
+  };
+  std::vector<Item> items;
+  JsonlReader reader(o.solutions);
+  json rec;
+  SourceLoc loc;
+  while (reader.next(rec, loc)) {
+    const char* qkey = rec.contains("prompt") ? "prompt" : "question";
+    std::string question = instruction_of(get_field<std::string>(rec, qkey, loc, "a string (the question)"));
+    std::string id = rec.contains("id") ? (rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump())
+                                        : std::to_string(loc.line);
+    std::vector<std::string> texts;
+    if (rec.contains("samples")) {
+      RLEIF_CHECK(rec["samples"].is_array(), loc.str(), ": field 'samples' must be a list of {\"text\"} objects");
+      for (const json& s : rec["samples"]) {
+        RLEIF_CHECK(s.is_object() && s.contains("text") && s["text"].is_string(), loc.str(),
+                    ": every entry of 'samples' needs a string 'text'");
+        texts.push_back(s["text"].get<std::string>());
+      }
+    } else if (rec.contains("response")) {
+      texts.push_back(get_field<std::string>(rec, "response", loc, "a string (the solution)"));
+    } else {
+      RLEIF_FAIL(loc.str(), ": needs 'samples' (rleif generate output) or 'response' (one solution) to label");
+    }
+    for (size_t j = 0; j < texts.size(); ++j) {
+      if (o.limit > 0 && static_cast<int64_t>(items.size()) >= o.limit) break;
+      items.push_back({id, question, static_cast<int64_t>(j), solution_steps(texts[j])});
+    }
+  }
+  LabelJob job;
+  job.stage = "prm";
+  job.file = "prm_steps.jsonl";
+  job.label = "prm";
+  job.n = static_cast<int64_t>(items.size());
+  job.attempts = o.max_attempts;
+  job.sampling = &ctx.cfg.sampling.label;
+  job.unreadable = "unparseable_labels";
+  job.messages = [&](int64_t i) {
+    const Item& it = items[static_cast<size_t>(i)];
+    return ctx.prompts.judge_messages(it.question, it.steps);
+  };
+  job.make = [&](int64_t i, const std::string& reply) -> std::optional<json> {
+    const Item& it = items[static_cast<size_t>(i)];
+    auto labels = parse_step_labels(reply, static_cast<int>(it.steps.size()));
+    if (!labels) return std::nullopt;
+    return json{{"prompt", it.question}, {"steps", it.steps}, {"labels", *labels}, {"source_id", it.source_id},
+                {"sample", it.sample}};
+  };
+  // Solutions with no steps, or too many to judge in one reply, are skipped up front.
+  std::vector<Item> usable;
+  int64_t skipped = 0;
+  for (auto& it : items) {
+    if (it.steps.empty() || static_cast<int>(it.steps.size()) > o.max_steps) ++skipped;
+    else usable.push_back(std::move(it));
+  }
+  items.swap(usable);
+  job.n = static_cast<int64_t>(items.size());
+  if (skipped) log_info("evol: prm: skipping ", skipped, " solutions with no steps or more than ", o.max_steps);
+  return run_label_job(ctx, job);
+}
+
+}  // namespace rleif::evol

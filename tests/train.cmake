@@ -1,0 +1,31 @@
+# train: optimizer, schedules, trainer loop, checkpoints and resume, SFT data, evaluation, the
+# math domain tokenizer, and the sft / eval / data commands.
+rleif_add_fixture(NAME train_adamw SCRIPT scripts/fixtures/train_adamw.py)
+rleif_add_test(NAME train_adamw_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/golden/train_adamw_test.cc
+  LIBS rleif_train
+  FIXTURES train_adamw
+  LABELS golden)
+rleif_add_test(NAME train_trainer_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_trainer_test.cc
+  LIBS rleif_train
+  LABELS unit)
+rleif_add_test(NAME train_sft_data_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_sft_data_test.cc
+  LIBS rleif_train
+  LABELS unit)
+rleif_add_test(NAME train_domain_tokenizer_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/golden/train_domain_tokenizer_test.cc
+  LIBS rleif_train rleif_evol
+  LABELS golden)
+rleif_add_test(NAME sft_cli_test CLI
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/sft_cli_test.cc
+  LIBS rleif_core
+  TIMEOUT 1200
+  LABELS integration)
+rleif_add_fixture(NAME train_schedule SCRIPT scripts/fixtures/train_schedule.py)
+rleif_add_test(NAME train_schedule_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/golden/train_schedule_test.cc
+  LIBS rleif_train
+  FIXTURES train_schedule
+  LABELS golden)

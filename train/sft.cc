@@ -1,0 +1,167 @@
+#include "train/sft.h"
+
+#include <filesystem>
+
+#include "core/fs.h"
+#include "core/log.h"
+#include "model/hf_io.h"
+
+namespace rleif::train {
+namespace fsys = std::filesystem;
+
+void SftModelOptions::validate() const {
+  RLEIF_CHECK(path.empty() != config.empty(), "give exactly one of model.path (a model directory to fine-tune) and ",
+              "model.config (a config.json to train from scratch)");
+  if (!path.empty())
+    RLEIF_CHECK(is_directory(path), "model.path = '", path, "': no such model directory");
+  if (!config.empty()) {
+    RLEIF_CHECK(path_exists(config), "model.config = '", config, "': no such file");
+    RLEIF_CHECK(!tokenizer.empty(), "model.config is set but model.tokenizer is empty; a model trained from scratch ",
+                "needs a tokenizer.json (rleif data synth writes one)");
+  }
+  if (!tokenizer.empty()) RLEIF_CHECK(path_exists(tokenizer), "model.tokenizer = '", tokenizer, "': no such file or directory");
+}
+
+void SftEvalOptions::validate() const {
+  RLEIF_CHECK(samples >= 0, "eval.samples = ", samples, ": must be >= 0");
+  RLEIF_CHECK(max_new_tokens >= 1, "eval.max_new_tokens = ", max_new_tokens, ": must be >= 1");
+  RLEIF_CHECK(batch_size >= 1, "eval.batch_size = ", batch_size, ": must be >= 1");
+}
+
+SftTask::SftTask(const SftConfig& cfg) : cfg_(cfg) {
+  RLEIF_CHECK(!cfg_.data.train.empty(), "data.train is empty; give the training JSONL, e.g. data.train=data/math/train.jsonl");
+  std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
+  if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
+  RLEIF_CHECK(path_exists(tok_path), tok_path, ": no tokenizer.json; set model.tokenizer to the tokenizer to train with");
+  tokenizer_dir_ = fsys::path(tok_path).parent_path().string();
+  if (tokenizer_dir_.empty()) tokenizer_dir_ = ".";
+  tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));
+
+  model::ModelConfig mc = cfg_.model.path.empty()
+                              ? model::ModelConfig::from_json(json::parse(read_file(cfg_.model.config), nullptr, false), cfg_.model.config)
+                              : model::ModelConfig::load(cfg_.model.path);
+  if (auto e = tok_->eos_id()) eos_id_ = *e;
+  else if (!mc.eos_token_ids.empty()) eos_id_ = static_cast<int32_t>(mc.eos_token_ids[0]);
+  RLEIF_CHECK(eos_id_ >= 0, tok_path, ": the tokenizer has no EOS token and the model config names none; ",
+              "set eos_token_id in config.json");
+  if (auto p = tok_->token_to_id("<pad>")) pad_id_ = *p;
+  else pad_id_ = mc.pad_token_id >= 0 ? static_cast<int32_t>(mc.pad_token_id) : eos_id_;
+  RLEIF_CHECK(tok_->vocab_size() <= mc.vocab_size, tok_path, ": the tokenizer has ", tok_->vocab_size(),
+              " tokens but the model's vocab_size is ", mc.vocab_size, "; use a matching tokenizer or a larger vocab_size");
+
+  train_ = load_sft_data(cfg_.data.train, *tok_, eos_id_, cfg_.data, cfg_.data.limit);
+  log_info("train data ", cfg_.data.train, ": ", train_.stats.summary());
+  RLEIF_CHECK(!train_.examples.empty(), cfg_.data.train, ": no usable training examples (", train_.stats.summary(), ")");
+  batcher_ = std::make_unique<SftBatcher>(train_, cfg_.train.batch_size, cfg_.data.batching, cfg_.data.max_length,
+                                          cfg_.data.bucket_window, pad_id_, static_cast<uint64_t>(cfg_.train.seed));
+  if (!cfg_.data.eval.empty()) {
+    if (cfg_.eval.loss) {
+      SftDataOptions eo = cfg_.data;
+      eo.overlong = Overlong::truncate;
+      eval_ = load_sft_data(cfg_.data.eval, *tok_, eos_id_, eo, 0);
+      log_info("held-out data ", cfg_.data.eval, ": ", eval_.stats.summary());
+      eval_batcher_ = std::make_unique<SftBatcher>(eval_, cfg_.train.batch_size, Batching::bucket, cfg_.data.max_length,
+                                                   cfg_.data.bucket_window, pad_id_, 0);
+    }
+    if (cfg_.eval.samples > 0) eval_problems_ = load_eval_problems(cfg_.data.eval, cfg_.eval.samples);
+  }
+}
+
+SftTask::~SftTask() = default;
+
+void init_fresh_weights(model::CausalLM& m, double std) {
+  torch::NoGradGuard ng;
+  for (auto& item : m->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor p = item.value();
+    if (p.dim() >= 2) p.normal_(0.0, std);
+    else if (name.find("norm") != std::string::npos) p.fill_(1.0);
+    else p.zero_();
+  }
+}
+
+void SftTask::init_model(const std::string& checkpoint_dir, const torch::Device& device) {
+  device_ = device;
+  model::LoadOptions lo;
+  lo.dtype = torch::kFloat32;  // fp32 master weights; autocast lowers the compute dtype
+  lo.device = device;
+  if (!checkpoint_dir.empty()) {
+    model_ = model::load_causal_lm(checkpoint_dir, lo);
+  } else if (!cfg_.model.path.empty()) {
+    model_ = model::load_causal_lm(cfg_.model.path, lo);
+  } else {
+    json raw = json::parse(read_file(cfg_.model.config), nullptr, false);
+    model::ModelConfig mc = model::ModelConfig::from_json(raw, cfg_.model.config);
+    // Special-token ids come from the tokenizer, so transformers' generate() stops where rleif does.
+    if (mc.bos_token_id < 0)
+      if (auto b = tok_->bos_id()) mc.bos_token_id = *b;
+    if (mc.eos_token_ids.empty()) mc.eos_token_ids = {eos_id_};
+    if (mc.pad_token_id < 0) mc.pad_token_id = pad_id_;
+    model_ = model::CausalLM(mc);
+    init_fresh_weights(model_, raw.value("initializer_range", 0.02));
+    model_->to(device);
+  }
+}
+
+torch::nn::Module& SftTask::module() { return *model_; }
+
+void SftTask::save_model(const std::string& dir) { model::save_causal_lm(model_, dir, tokenizer_dir_); }
+
+void SftTask::set_gradient_checkpointing(bool on) { model_->model->set_gradient_checkpointing(on); }
+
+int64_t SftTask::epoch_size() const { return batcher_->size(); }
+
+void SftTask::start_epoch(int64_t epoch, uint64_t) { batcher_->start_epoch(epoch); }
+
+MicroBatchInfo SftTask::info(int64_t index) const {
+  return MicroBatchInfo{static_cast<double>(batcher_->n_targets(index)), batcher_->n_tokens(index)};
+}
+
+torch::Tensor SftTask::masked_lm_loss(model::CausalLM& m, const torch::Tensor& hidden, const torch::Tensor& targets) {
+  torch::Tensor flat = targets.reshape({-1});                                         // [B*T]
+  torch::Tensor sel = (flat != -100).nonzero().squeeze(1);                            // [N]
+  torch::Tensor h = hidden.reshape({-1, hidden.size(-1)}).index_select(0, sel);       // [N,H]
+  torch::Tensor logits = m->logits(h);                                                // [N,V]
+  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), flat.index_select(0, sel),
+                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+}
+
+torch::Tensor SftTask::batch_loss(model::CausalLM& m, const SftBatch& b, const torch::Device& device) {
+  torch::Tensor hidden = m->model->forward(b.ids.to(device));  // [B,T,H]
+  return masked_lm_loss(m, hidden, b.targets.to(device));
+}
+
+torch::Tensor SftTask::loss(int64_t index, json&) { return batch_loss(model_, batcher_->batch(index), device_); }
+
+json SftTask::evaluate() {
+  json out = json::object();
+  if (eval_batcher_ && eval_batcher_->size() > 0) {
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < eval_batcher_->size(); ++i) {
+      SftBatch b = eval_batcher_->batch(i);
+      sum += batch_loss(model_, b, device_).item<double>();
+      n += b.n_targets;
+    }
+    out["loss"] = sum / static_cast<double>(std::max<int64_t>(n, 1));
+  }
+  if (!eval_problems_.empty()) {
+    GreedyEvalOptions go;
+    go.prompt_template = cfg_.data.prompt_template;
+    go.max_new_tokens = cfg_.eval.max_new_tokens;
+    go.batch_size = cfg_.eval.batch_size;
+    EvalSummary s = evaluate_greedy(model_, *tok_, eval_problems_, go, stop_token_ids(*tok_, model_->cfg));
+    out["accuracy"] = s.accuracy();
+    out["correct"] = s.correct;
+    out["n"] = s.n;
+  }
+  return out;
+}
+
+TrainResult run_sft(const SftConfig& cfg, const std::string& config_yaml) {
+  SftTask task(cfg);
+  Trainer trainer(cfg.train, cfg.optim, cfg.schedule, task, config_yaml);
+  return trainer.run();
+}
+
+}  // namespace rleif::train
