@@ -135,18 +135,26 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> params;
     for (auto& g : opt.groups()) params.insert(params.end(), g.params.begin(), g.params.end());
     m->train();
-    std::vector<double> rl_s;
+    std::vector<double> rl_s, rl_fwd, rl_bwd, rl_opt;
     double first_loss = 0;
     for (int64_t i = 0; i < steps + warmup; ++i) {
       const auto& b = batches[static_cast<size_t>(i)];
       double t0 = now_s();
       torch::Tensor loss = train::SftTask::batch_loss(m, b, torch::kCPU) / static_cast<double>(b.n_targets);
+      double t1 = now_s();
       loss.backward();
+      double t2 = now_s();
       train::clip_grad_norm(params, 1.0);
       opt.step(ao.lr);
       opt.zero_grad();
+      double t3 = now_s();
       if (i == 0) first_loss = loss.item<double>();
-      if (i >= warmup) rl_s.push_back(now_s() - t0);
+      if (i >= warmup) {
+        rl_s.push_back(t3 - t0);
+        rl_fwd.push_back(t1 - t0);
+        rl_bwd.push_back(t2 - t1);
+        rl_opt.push_back(t3 - t2);
+      }
     }
 
     auto r = test::run_command({python, test::source_dir() + "/bench/train_throughput.py", "--model", tmp + "/model",
@@ -176,6 +184,12 @@ int main(int argc, char** argv) {
                 rl_flops / 1e9, 100.0 * rl_flops / 1e9 / peak);
     std::printf("pytorch eager: %9.0f tokens/s  median step %.3f s  %.1f GFLOP/s  MFU %.1f%%\n", py_tps, median(py_s),
                 py_flops / 1e9, 100.0 * py_flops / 1e9 / peak);
+    auto split = [](const char* who, double f, double b, double o) {
+      std::printf("%s: forward+loss %.3f s  backward %.3f s  clip+AdamW %.4f s (medians)\n", who, f, b, o);
+    };
+    split("rleif        ", median(rl_fwd), median(rl_bwd), median(rl_opt));
+    split("pytorch eager", median(py["fwd_s"].get<std::vector<double>>()), median(py["bwd_s"].get<std::vector<double>>()),
+          median(py["opt_s"].get<std::vector<double>>()));
     std::printf("ratio rleif / pytorch: %.2fx\n", rl_tps / py_tps);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_throughput: %s\n", e.what());

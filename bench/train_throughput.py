@@ -5,7 +5,8 @@ torch.optim.AdamW on the batches rleif trained on (same weights, same threads).
   train_throughput.py --model DIR --batches FILE.safetensors --threads N --warmup W
 
 FILE holds ids/<i> [B,T] and labels/<i> [B,T] (-100 = no loss, HF's unshifted convention) for each
-step i. Prints one JSON line: {"step_s": [seconds per timed step], "loss": [loss of every step]}. Each step: forward with labels (mean loss), backward, clip at 1.0,
+step i. Prints one JSON line: {"step_s": [seconds per timed step], "fwd_s", "bwd_s", "opt_s": [the same split
+into forward + loss, backward, clip + AdamW], "loss": [loss of every step]}. Each step: forward with labels (mean loss), backward, clip at 1.0,
 AdamW step, zero_grad, exactly what a Hugging Face Trainer step does on the CPU.
 """
 import argparse
@@ -32,18 +33,23 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
     data = load_file(a.batches)
     n = len([k for k in data if k.startswith("ids/")])
-    out = {"step_s": [], "loss": []}
+    out = {"step_s": [], "fwd_s": [], "bwd_s": [], "opt_s": [], "loss": []}
     for i in range(n):
         ids, labels = data[f"ids/{i}"], data[f"labels/{i}"]
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=labels).loss
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        dt = time.perf_counter() - t0
+        t3 = time.perf_counter()
         if i >= a.warmup:
-            out["step_s"].append(dt)
+            out["step_s"].append(t3 - t0)
+            out["fwd_s"].append(t1 - t0)
+            out["bwd_s"].append(t2 - t1)
+            out["opt_s"].append(t3 - t2)
         out["loss"].append(float(loss))
     print(json.dumps(out))
 

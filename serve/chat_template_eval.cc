@@ -17,8 +17,24 @@ bool truthy(const json& v) {
   if (v.is_boolean()) return v.get<bool>();
   if (v.is_number_integer()) return v.get<int64_t>() != 0;
   if (v.is_number()) return v.get<double>() != 0.0;
-  if (v.is_string() || v.is_array() || v.is_object()) return !v.empty();
+  if (v.is_string()) return !v.get_ref<const std::string&>().empty();  // json::empty() is false for strings
+  if (v.is_array() || v.is_object()) return !v.empty();
   return true;
+}
+
+// Python's json.dumps layout (", " and ": " separators, no ASCII escaping), as Jinja's tojson.
+std::string py_json(const json& v) {
+  if (v.is_object()) {
+    std::string s = "{";
+    for (auto it = v.begin(); it != v.end(); ++it) s += (it == v.begin() ? "" : ", ") + json(it.key()).dump() + ": " + py_json(it.value());
+    return s + "}";
+  }
+  if (v.is_array()) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + py_json(v[i]);
+    return s + "]";
+  }
+  return v.dump();
 }
 
 // Jinja's rendering of a value (Python's str()).
@@ -335,7 +351,7 @@ class Renderer {
       if ((f == "title" || f == "capitalize") && !s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
       return s;
     }
-    if (f == "tojson") return is_undef(v) ? std::string("null") : v.dump(a.empty() || !a[0].is_number_integer() ? -1 : a[0].get<int>(), ' ', false);
+    if (f == "tojson") return is_undef(v) ? std::string("null") : py_json(v);
     if (f == "first") return v.is_array() && !v.empty() ? v.front() : v.is_string() && !v.empty() ? json(v.get<std::string>().substr(0, 1)) : undefined_value();
     if (f == "last") return v.is_array() && !v.empty() ? v.back() : v.is_string() && !v.empty() ? json(v.get<std::string>().substr(v.get<std::string>().size() - 1)) : undefined_value();
     if (f == "join") {

@@ -208,7 +208,7 @@ TrainResult Trainer::run() {
         l = task_.loss(st.index + j, extra);
       }
       // Mean over every unit of the optimizer step, so k micro-batches equal one k-times batch.
-      (l / task_.info(st.index + j).weight / static_cast<double>(n)).backward();
+      (l / weight).backward();
       loss_sum += l.detach().to(torch::kFloat64);
     }
     const double loss = loss_sum.item<double>() / weight;
