@@ -39,20 +39,26 @@ double Progress::eta_seconds() const {
   return elapsed() / static_cast<double>(did) * static_cast<double>(std::max<int64_t>(0, opts_.total - done_));
 }
 
-std::string Progress::status_line() const {
+std::string Progress::head() const {
   std::string s = opts_.label + " " + std::to_string(done_);
   if (opts_.total > 0) {
-    s += "/" + std::to_string(opts_.total);
     char pct[16];
-    std::snprintf(pct, sizeof pct, " %3.0f%%", 100.0 * static_cast<double>(done_) / static_cast<double>(opts_.total));
-    s += pct;
+    std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * static_cast<double>(done_) / static_cast<double>(opts_.total));
+    s += "/" + std::to_string(opts_.total) + " " + pct;
   }
+  return s;
+}
+
+std::string Progress::tail() const {
+  std::string s;
   for (auto& [k, v] : fields_) s += "  " + k + " " + v;
-  const double eta = eta_seconds();
   s += "  elapsed " + human_seconds(elapsed());
+  const double eta = eta_seconds();
   if (eta >= 0) s += "  ETA " + human_seconds(eta);
   return s;
 }
+
+std::string Progress::status_line() const { return head() + tail(); }
 
 void Progress::update(int64_t done, const Fields& fields) {
   done_ = done;
@@ -86,11 +92,7 @@ void Progress::draw(bool final) {
     const int filled = static_cast<int>(kWidth * std::min(1.0, static_cast<double>(done_) / static_cast<double>(opts_.total)));
     bar = " [" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.') + "]";
   }
-  std::string s = status_line();
-  // Put the bar right after the counts.
-  const size_t cut = s.find("  ");
-  if (cut != std::string::npos) s.insert(cut, bar);
-  else s += bar;
+  const std::string s = head() + bar + tail();
   std::fprintf(opts_.out, "\r\033[2K%s%s", s.c_str(), final ? "\n" : "");
   std::fflush(opts_.out);
 }

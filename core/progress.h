@@ -45,6 +45,9 @@ class Progress {
  private:
   void draw(bool final);
   double elapsed() const;
+  std::string head() const;  // "step 12/100  12%"
+  std::string tail() const;  // "  loss 2.1  ...  elapsed 3s  ETA 20s"
+
 
   ProgressOptions opts_;
   bool tty_ = false;

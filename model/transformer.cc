@@ -164,11 +164,21 @@ torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, con
 
 // Gradient checkpointing: the forward runs without saving activations; backward recomputes the
 // layer with grad enabled and backpropagates through it (parameter grads accumulate directly).
+// Only x is an autograd input: cos/sin/mask carry no gradient and may be undefined (SDPA's causal
+// path), which a custom Function cannot take as an input tensor.
+struct LayerInputs {
+  torch::Tensor cos, sin, mask;
+  DecoderLayerImpl* layer;
+};
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
-                               torch::Tensor sin, torch::Tensor mask, DecoderLayerImpl* layer) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const LayerInputs* in) {
+    const auto& [cos, sin, mask, layer] = *in;
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
-    ctx->save_for_backward({x, cos, sin, mask});
+    ctx->saved_data["cos"] = cos;
+    ctx->saved_data["sin"] = sin;
+    ctx->saved_data["has_mask"] = mask.defined();
+    if (mask.defined()) ctx->saved_data["mask"] = mask;
+    ctx->save_for_backward({x});
     torch::NoGradGuard no_grad;
     return layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0);
   }
@@ -176,14 +186,16 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
                                                  torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
     auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    const auto cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
+    const auto mask = ctx->saved_data["has_mask"].toBool() ? ctx->saved_data["mask"].toTensor() : torch::Tensor();
     auto x = saved[0].detach().requires_grad_(true);
     torch::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      out = layer_forward(*layer, x, saved[1], saved[2], {}, saved[3], nullptr, nullptr, {}, 0);
+      out = layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0);
     }
     torch::autograd::backward({out}, {grads[0]});
-    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {x.grad(), torch::Tensor()};
   }
 };
 
@@ -236,7 +248,8 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
     auto& layer = *layers[l]->as<DecoderLayerImpl>();
     const auto& mask = cfg.window_for_layer(l) > 0 ? mask_window : mask_full;
     if (checkpointing_ && is_training() && !cache && torch::GradMode::is_enabled()) {
-      x = CheckpointedLayer::apply(x, cos, sin, mask.defined() ? mask : torch::Tensor(), &layer);
+      const LayerInputs in{cos, sin, mask, &layer};
+      x = CheckpointedLayer::apply(x, &in);
     } else {
       x = layer_forward(layer, x, cos, sin, positions, mask, cache ? &cache->k[l] : nullptr,
                         cache ? &cache->v[l] : nullptr, rows, kv_len);

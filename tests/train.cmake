@@ -29,3 +29,7 @@ rleif_add_test(NAME train_schedule_test
   LIBS rleif_train
   FIXTURES train_schedule
   LABELS golden)
+rleif_add_test(NAME train_progress_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_progress_test.cc
+  LIBS rleif_core
+  LABELS unit)

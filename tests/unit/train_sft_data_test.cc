@@ -134,6 +134,28 @@ TEST_F(SftData, LossHeadPutsZeroGradientOnPromptPositions) {
   EXPECT_NEAR(loss.item<double>(), full.item<double>(), 1e-5);
 }
 
+TEST_F(SftData, GradientCheckpointingGivesTheSameGradients) {
+  json cfg{{"model_type", "llama"}, {"vocab_size", tok_->vocab_size()}, {"hidden_size", 32},
+           {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+           {"num_key_value_heads", 2}, {"max_position_embeddings", 256}};
+  auto path = write("gc.jsonl", {record(kPrompt, kResponse), record("Ben has 5 marbles.", "The answer is: 5")});
+  SftDataset ds = load_sft_data(path, *tok_, 2, SftDataOptions{});
+  SftBatch b = SftBatcher(ds, 2, Batching::random, 512, 1, 0, 1).batch(0);
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (bool on : {false, true}) {
+    torch::manual_seed(0);
+    model::CausalLM m(model::ModelConfig::from_json(cfg, "test"));
+    init_fresh_weights(m);
+    m->train();
+    m->model->set_gradient_checkpointing(on);
+    SftTask::batch_loss(m, b, torch::kCPU).backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone());
+    grads.push_back(g);
+  }
+  for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(torch::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
+}
+
 TEST_F(SftData, MissingFieldIsAnErrorNamingFileAndLine) {
   auto path = write("missing.jsonl", {record(kPrompt, kResponse), json{{"prompt", kPrompt}}.dump()});
   std::string e = error_of(path);

@@ -151,6 +151,25 @@ TEST(Trainer, SameSeedSameLossCurve) {
   EXPECT_LT(curves[0].back(), curves[0].front());
 }
 
+TEST(Trainer, Bf16AutocastChangesTheComputeDtypeOnly) {
+  // CPU autocast in bf16: the loss is close to fp32's but not equal (the matmuls ran in bf16), and
+  // the weights stay fp32.
+  std::vector<double> first;
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    std::string dir = test::temp_dir("bf16");
+    ToyTask task(16, 4);
+    TrainerOptions o = toy_options(dir);
+    o.precision = p;
+    o.max_steps = 1;
+    Trainer t(o, toy_optim(), toy_schedule(), task, "");
+    t.run();
+    first.push_back(read_jsonl(dir + "/metrics.jsonl")[0]["loss"].get<double>());
+    EXPECT_EQ(final_weights(dir).begin()->second.scalar_type(), torch::kFloat32);
+  }
+  EXPECT_NE(first[0], first[1]);
+  EXPECT_NEAR(first[0], first[1], 2e-2 * first[0]);
+}
+
 TEST(Trainer, KeepsTheLastCheckpointsAndSkipsACompletedRun) {
   std::string dir = test::temp_dir("keep");
   ToyTask task(24, 4);
