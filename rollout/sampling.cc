@@ -38,6 +38,35 @@ double stream_uniform(uint64_t seed, uint64_t sample, uint64_t step) {
   return static_cast<double>(h >> 40) / static_cast<double>(1ULL << 24);
 }
 
+namespace {
+// The race key of a row's draw: the 24 random bits of its uniform (see stream_uniform).
+int64_t race_key(double u) { return static_cast<int64_t>(u * static_cast<double>(1ULL << 24)); }
+
+// Exp(1) variate of token `token` in the race keyed `key`: a function of (key, token) only.
+double race_exponential(int64_t key, int64_t token) {
+  const uint64_t h = splitmix64(splitmix64(static_cast<uint64_t>(key)) ^ (static_cast<uint64_t>(token) * 0xD1B54A32D192ED03ULL));
+  const double u = (static_cast<double>(h >> 11) + 0.5) / static_cast<double>(1ULL << 53);  // (0, 1)
+  return -std::log(u);
+}
+
+// The same on tensors: key [B] int64, tokens [B,K] int64 -> [B,K] fp64. uint64 arithmetic in int64
+// (two's complement wraps alike); logical right shifts are arithmetic shifts with the sign bits masked.
+torch::Tensor race_exponentials(const torch::Tensor& key, const torch::Tensor& tokens) {
+  auto lsr = [](const torch::Tensor& x, int64_t s) {
+    return x.bitwise_right_shift(s).bitwise_and((int64_t{1} << (64 - s)) - 1);
+  };
+  auto mix = [&](torch::Tensor x) {
+    x = x + static_cast<int64_t>(0x9E3779B97F4A7C15ULL);
+    x = x.bitwise_xor(lsr(x, 30)) * static_cast<int64_t>(0xBF58476D1CE4E5B9ULL);
+    x = x.bitwise_xor(lsr(x, 27)) * static_cast<int64_t>(0x94D049BB133111EBULL);
+    return x.bitwise_xor(lsr(x, 31));
+  };
+  auto h = mix(mix(key.unsqueeze(1)).bitwise_xor(tokens * static_cast<int64_t>(0xD1B54A32D192ED03ULL)));
+  auto u = (lsr(h, 11).to(torch::kFloat64) + 0.5) / static_cast<double>(1ULL << 53);
+  return -u.log();
+}
+}  // namespace
+
 RowParams RowParams::make(const std::vector<const SamplingParams*>& params, const std::vector<double>& uniforms,
                           const torch::Device& device) {
   const int64_t b = static_cast<int64_t>(params.size());
@@ -76,6 +105,9 @@ RowParams RowParams::make(const std::vector<const SamplingParams*>& params, cons
   r.top_p = f[1];
   r.min_p = f[2];
   r.uniform = f[3];
+  auto keys = torch::empty({b}, torch::kInt64);
+  for (int64_t i = 0; i < b; ++i) keys[i] = race_key(uniforms[i]);
+  r.key = keys.to(device);
   r.top_k = k.to(device);
   r.filtered = filt.to(device);
   return r;
@@ -126,8 +158,14 @@ torch::Tensor sample_tokens(const torch::Tensor& logits, const RowParams& p) {
   if (p.any_sampled) {
     torch::Tensor with_filter, plain;
     if (p.any_filter) {
+      // An exponential race over the kept tokens, argmax p_i / E_i with E_i ~ Exp(1) a function of
+      // (row key, token id): exactly a draw from p. Unlike an inverse CDF, it cannot be moved by
+      // rounding noise (another batch size's GEMM) that reorders near-tied tokens or changes which
+      // token sits at the top-p edge: only the winner matters, and the winner wins by a margin.
       auto [probs, idx] = filtered_distribution(logits, p);
-      with_filter = idx.gather(1, inverse_cdf(probs, p.uniform).unsqueeze(1)).squeeze(1);
+      auto score = torch::where(probs > 0, probs.to(torch::kFloat64) / race_exponentials(p.key, idx),
+                                torch::full({}, -1.0, torch::kFloat64).to(probs.device()));
+      with_filter = idx.gather(1, score.argmax(-1, /*keepdim=*/true)).squeeze(1);
     }
     if (p.any_plain) {
       auto temp = torch::where(p.temperature > 0, p.temperature, torch::ones_like(p.temperature)).unsqueeze(1);
@@ -211,8 +249,14 @@ std::vector<int64_t> sample_tokens_cpu(const torch::Tensor& logits, const std::v
     }
     float total = 0;
     for (float x : probs) total += x;
-    for (auto& x : probs) x /= total;
-    out[r] = order[pick_cdf(probs.data(), k, u, cdf)];
+    // The exponential race of sample_tokens over the kept tokens.
+    const int64_t key = race_key(uniforms[r]);
+    double best = -1;
+    for (int64_t i = 0; i < k; ++i) {
+      if (!(probs[i] > 0)) continue;
+      const double score = static_cast<double>(probs[i] / total) / race_exponential(key, order[i]);
+      if (score > best) best = score, out[r] = order[i];
+    }
   }
   return out;
 }

@@ -56,7 +56,8 @@ struct RowParams {
   torch::Tensor top_p;        // [B] fp32, 1 = off
   torch::Tensor min_p;        // [B] fp32, 0 = off
   torch::Tensor uniform;      // [B] fp32 in [0, 1)
-  torch::Tensor filtered;     // [B] bool: the row uses top-k / top-p / min-p (drawn in sorted order)
+  torch::Tensor key;          // [B] int64: the race key of filtered rows (the uniform's 24 bits)
+  torch::Tensor filtered;     // [B] bool: the row uses top-k / top-p / min-p (filtered before the draw)
   bool any_greedy = false, any_sampled = false, any_filter = false, any_plain = false;
   int64_t max_top_k = 0;      // largest top_k among rows (0 when some sampled row has none)
   // Builds the tensors from one SamplingParams per row and one uniform per row.
@@ -70,14 +71,16 @@ struct RowParams {
 // logits [B,V] fp32.
 std::pair<torch::Tensor, torch::Tensor> filtered_distribution(const torch::Tensor& logits, const RowParams& p);
 
-// Draws one token per row: argmax for greedy rows; otherwise inverse-CDF sampling with the row's
-// uniform, over the filtered distribution in descending order for rows with a filter, over the plain
-// softmax in vocabulary order for rows without one (each row's rule is its own, never its batch's). logits [B,V] (any float dtype) -> tokens [B] int64.
+// Draws one token per row: argmax for greedy rows; for rows with a filter, an exponential race
+// (argmax p_i / E_i, E_i ~ Exp(1) hashed from the row's uniform and the token id) over the filtered
+// distribution, which rounding noise in the logits cannot move; for rows without one, inverse-CDF
+// sampling with the row's uniform over the softmax in vocabulary order (each row's rule is its own,
+// never its batch's). logits [B,V] (any float dtype) -> tokens [B] int64.
 torch::Tensor sample_tokens(const torch::Tensor& logits, const RowParams& p);
 
 // The same draw as sample_tokens, computed row by row in plain loops: for fp32 logits on the CPU,
 // where the ~30 small tensor ops of the filtered path cost more than the arithmetic. Same filters,
-// same inverse-CDF rule (cumulative sums in double, as ATen's CPU cumsum); sample_tokens is its
+// same draw rules (inverse-CDF cumulative sums in double, as ATen's CPU cumsum); sample_tokens is its
 // reference. logits [B,V] contiguous fp32 CPU -> B token ids.
 std::vector<int64_t> sample_tokens_cpu(const torch::Tensor& logits, const std::vector<const SamplingParams*>& params,
                                        const std::vector<double>& uniforms);

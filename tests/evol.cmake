@@ -25,3 +25,8 @@ rleif_add_test(NAME evol_cli_test CLI
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/evol_cli_test.cc
   LIBS rleif_evol rleif_evol_fake_server
   LABELS integration)
+rleif_add_test(NAME evol_serve_test CLI
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/evol_serve_test.cc
+  LIBS rleif_evol
+  FIXTURES rollout_models
+  LABELS integration)

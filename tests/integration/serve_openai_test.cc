@@ -7,79 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <fstream>
-#include <regex>
-#include <sstream>
-#include <thread>
 
+#include "tests/serve_process.h"
 #include "tests/test_util.h"
 
 namespace rleif::test {
 namespace {
 
 std::string model_dir() { return fixtures_dir() + "/rollout_models/llama"; }
-
-// A `rleif serve` child process on 127.0.0.1 with a free port chosen by the OS.
-class ServeProcess {
- public:
-  explicit ServeProcess(std::vector<std::string> extra) {
-    log_ = temp_dir("serve") + "/serve.log";
-    std::vector<std::string> argv = {rleif_bin(), "serve", "--model", model_dir(), "--port", "0", "--threads", "1"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      FILE* f = std::fopen(log_.c_str(), "w");
-      ::dup2(fileno(f), 1);
-      ::dup2(fileno(f), 2);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    const std::regex re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-    for (int i = 0; i < 600 && url_.empty() && alive(); ++i) {
-      std::smatch m;
-      const std::string text = log();
-      if (std::regex_search(text, m, re)) url_ = m[1];
-      else std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && alive()) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool alive() {
-    if (exited_) return false;
-    int st = 0;
-    const pid_t r = ::waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) exited_ = true, status_ = st;
-    return !exited_;
-  }
-  // Waits up to `seconds` for the process to end; returns its exit code (-1 if it did not end).
-  int wait_exit(double seconds) {
-    for (int i = 0; i < seconds * 10 && alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (alive()) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -WTERMSIG(status_);
-  }
-  std::string log() const {
-    std::ifstream f(log_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
-  const std::string& url() const { return url_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  std::string log_, url_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
 
 CommandResult client(const std::string& mode, const ServeProcess& s, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv = {python_bin(), source_dir() + "/scripts/fixtures/rollout_openai_client.py", mode,
@@ -98,7 +33,7 @@ class ServeTest : public ::testing::Test {
 };
 
 TEST_F(ServeTest, OpenAIClientCompletionsChatStreamingAndErrors) {
-  ServeProcess s({"--api-key", "test-key-123", "--max-batch", "4"});
+  ServeProcess s(model_dir(), {"--api-key", "test-key-123", "--max-batch", "4"});
   ASSERT_FALSE(s.url().empty()) << s.log();
   auto r = client("check", s, {"--api-key", "test-key-123"});
   EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << s.log();
@@ -107,7 +42,7 @@ TEST_F(ServeTest, OpenAIClientCompletionsChatStreamingAndErrors) {
 }
 
 TEST_F(ServeTest, ConcurrentClientsAllSucceedAndServerStaysUp) {
-  ServeProcess s({"--max-batch", "8", "--max-queue", "512"});
+  ServeProcess s(model_dir(), {"--max-batch", "8", "--max-queue", "512"});
   ASSERT_FALSE(s.url().empty()) << s.log();
   auto r = client("load", s, {"--clients", "48", "--requests", "3"});
   EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << s.log();
@@ -116,7 +51,7 @@ TEST_F(ServeTest, ConcurrentClientsAllSucceedAndServerStaysUp) {
 }
 
 TEST_F(ServeTest, FullQueueAnswers503) {
-  ServeProcess s({"--max-batch", "1", "--max-queue", "1"});
+  ServeProcess s(model_dir(), {"--max-batch", "1", "--max-queue", "1"});
   ASSERT_FALSE(s.url().empty()) << s.log();
   auto r = client("queue", s);
   EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << s.log();
@@ -124,7 +59,7 @@ TEST_F(ServeTest, FullQueueAnswers503) {
 }
 
 TEST_F(ServeTest, SigtermDrainsRunningStreamAndExitsZero) {
-  ServeProcess s({"--max-batch", "4"});
+  ServeProcess s(model_dir(), {"--max-batch", "4"});
   ASSERT_FALSE(s.url().empty()) << s.log();
   auto r = client("drain", s, {"--pid", std::to_string(s.pid())});
   EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << s.log();
