@@ -21,7 +21,7 @@ struct EvalConfig {
   std::string model;        // model directory
   std::string data;         // problems JSONL
   std::string output;       // per-problem results; "" = <model>/eval_<data stem>.jsonl
-  train::PromptTemplate prompt_template = train::PromptTemplate::alpaca;
+  std::string prompt_template = "auto";
   int64_t max_new_tokens = 512;
   int64_t batch_size = 32;
   int64_t limit = 0;
@@ -35,7 +35,10 @@ struct EvalConfig {
     v.field("model", model, "model directory (Hugging Face layout)");
     v.field("data", data, "JSONL problems: prompt|question|instruction|problem, and answer (GSM8K as it is)");
     v.field("output", output, "per-problem results JSONL; \"\" = <model>/eval_<data file stem>.jsonl");
-    v.field("template", prompt_template, "prompt template the model was trained with");
+    v.field("template", prompt_template,
+            "prompt template the model was trained with: auto (the one `rleif sft` recorded in the model "
+            "directory, rleif_prompt.json; alpaca, WizardMath's, when there is none) | alpaca | alpaca_cot | "
+            "chatml | plain");
     v.field("max_new_tokens", max_new_tokens, "generated tokens per problem at most (WizardMath: 1024)");
     v.field("batch_size", batch_size, "problems decoded together");
     v.field("limit", limit, "evaluate only the first N problems (0 = all)");
@@ -85,7 +88,14 @@ int run(const EvalConfig& cfg) {
   if (!done.empty()) log_info("eval: ", done.size(), " problems already in ", out, "; evaluating the other ", todo.size());
 
   train::GreedyEvalOptions go;
-  go.prompt_template = cfg.prompt_template;
+  if (cfg.prompt_template == "auto") {
+    const auto recorded = train::read_model_template(cfg.model);
+    go.prompt_template = recorded.value_or(train::PromptTemplate::alpaca);
+    log_info("eval: prompt template ", enum_name(go.prompt_template),
+             recorded ? " (recorded by rleif sft in the model directory)" : " (the default; none recorded)");
+  } else {
+    go.prompt_template = parse_enum<train::PromptTemplate>(cfg.prompt_template, "eval.template");
+  }
   go.max_new_tokens = cfg.max_new_tokens;
   go.batch_size = cfg.batch_size;
   JsonlAppender appender(out);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/fused_train.h"
 
 namespace rleif::model {
 namespace F = torch::nn::functional;
@@ -25,6 +26,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (fused::applies(x)) return fused::rms_norm(x, weight, eps);
   // As transformers' LlamaRMSNorm: normalise in fp32, cast back, then scale.
   auto h = x.to(torch::kFloat32);
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -103,11 +105,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      torch::Tensor* cache_k, torch::Tensor* cache_v, const torch::Tensor& rows,
                                      int64_t kv_len) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);     // [B,Hq,T,D]
-  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);  // [B,Hkv,T,D]
-  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});                  // [B,T,Hkv,D]
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  auto q = q_proj(x).view({B, T, n_heads, head_dim});     // [B,T,Hq,D]
+  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
+  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
+  if (fused::applies(q)) {
+    q = fused::rope(q, cos, sin).transpose(1, 2);  // [B,Hq,T,D]
+    k = fused::rope(k, cos, sin).transpose(1, 2);  // [B,Hkv,T,D]
+  } else {
+    q = apply_rope(q.transpose(1, 2), cos, sin);
+    k = apply_rope(k.transpose(1, 2), cos, sin);
+  }
   if (cache_k) {
     // Write this step's keys/values at their positions, then attend over slots [0, kv_len).
     auto r = rows.view({B, 1}).expand({B, T});
@@ -143,7 +150,10 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
   down_proj = register_module("down_proj", linear(cfg.intermediate_size, cfg.hidden_size, cfg.mlp_bias));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(F::silu(gate_proj(x)) * up_proj(x)); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (fused::applies(x)) return down_proj(fused::swiglu(gate_proj(x), up_proj(x)));
+  return down_proj(F::silu(gate_proj(x)) * up_proj(x));
+}
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg) {
   self_attn = register_module("self_attn", Attention(cfg));

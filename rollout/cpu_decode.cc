@@ -5,20 +5,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/fused_train.h"
+
 namespace rleif::rollout::cpu {
 
-namespace {
-// Dot product with 8 independent partial sums, so the compiler can vectorise it without -ffast-math.
-inline float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-}  // namespace
+using model::fused::dot;
 
 void rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, torch::Tensor& out) {
   const int64_t n = x.size(0), h = x.size(1);

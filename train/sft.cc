@@ -105,7 +105,10 @@ void SftTask::init_model(const std::string& checkpoint_dir, const torch::Device&
 
 torch::nn::Module& SftTask::module() { return *model_; }
 
-void SftTask::save_model(const std::string& dir) { model::save_causal_lm(model_, dir, tokenizer_dir_); }
+void SftTask::save_model(const std::string& dir) {
+  model::save_causal_lm(model_, dir, tokenizer_dir_);
+  write_model_template(dir, cfg_.data.prompt_template);
+}
 
 void SftTask::set_gradient_checkpointing(bool on) { model_->model->set_gradient_checkpointing(on); }
 

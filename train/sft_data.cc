@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/fs.h"
 #include "core/strings.h"
 #include "train/trainer.h"
 
@@ -31,6 +32,24 @@ std::string render_prompt(PromptTemplate t, const std::string& instruction) {
       return instruction;
   }
   return instruction;
+}
+
+void write_model_template(const std::string& model_dir, PromptTemplate t) {
+  write_file_atomic(model_dir + "/rleif_prompt.json", json{{"template", enum_name(t)}}.dump(2) + "\n");
+}
+
+std::optional<PromptTemplate> read_model_template(const std::string& model_dir) {
+  const std::string path = model_dir + "/rleif_prompt.json";
+  if (!path_exists(path)) return std::nullopt;
+  json j;
+  try {
+    j = json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    RLEIF_FAIL(path, ": not valid JSON (", e.what(), "); delete it or write {\"template\": \"alpaca\"}");
+  }
+  RLEIF_CHECK(j.is_object() && j.contains("template") && j["template"].is_string(), path,
+              ": needs {\"template\": NAME} with NAME one of alpaca, alpaca_cot, chatml, plain");
+  return parse_enum<PromptTemplate>(j["template"].get<std::string>(), path);
 }
 
 std::string SftStats::summary() const {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,12 @@ struct PromptParts {
 
 // The text a model is prompted with for `instruction` (evaluation and generation use this).
 std::string render_prompt(PromptTemplate t, const std::string& instruction);
+
+// The prompt template a model was fine-tuned with, kept in its directory as rleif_prompt.json
+// ({"template": "plain"}) by `rleif sft`, so `rleif eval` prompts it the same way by default.
+void write_model_template(const std::string& model_dir, PromptTemplate t);
+// The recorded template, or nullopt when the directory has none (a model not trained by rleif).
+std::optional<PromptTemplate> read_model_template(const std::string& model_dir);
 
 // One tokenised example. ids[t] is a loss target (predicted from ids[t-1]) when target[t] is 1.
 struct SftExample {

@@ -156,6 +156,24 @@ TEST_F(SftData, GradientCheckpointingGivesTheSameGradients) {
   for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(torch::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
 }
 
+TEST_F(SftData, ModelDirectoryRecordsItsPromptTemplate) {
+  const std::string m = test::temp_dir("sftmodel");
+  EXPECT_FALSE(read_model_template(m).has_value()) << "no record: the caller's default applies";
+  write_model_template(m, PromptTemplate::plain);
+  EXPECT_EQ(read_model_template(m), PromptTemplate::plain);
+  write_model_template(m, PromptTemplate::chatml);
+  EXPECT_EQ(read_model_template(m), PromptTemplate::chatml);
+  write_file_atomic(m + "/rleif_prompt.json", "{\"template\": \"alpacca\"}");
+  try {
+    read_model_template(m);
+    ADD_FAILURE() << "an unknown template name must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rleif_prompt.json"), std::string::npos) << e.what();
+  }
+  write_file_atomic(m + "/rleif_prompt.json", "{not json");
+  EXPECT_THROW(read_model_template(m), Error);
+}
+
 TEST_F(SftData, MissingFieldIsAnErrorNamingFileAndLine) {
   auto path = write("missing.jsonl", {record(kPrompt, kResponse), json{{"prompt", kPrompt}}.dump()});
   std::string e = error_of(path);
