@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
+#include "model/dtype.h"
 
 namespace rleif::model {
 torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where) {
@@ -28,30 +29,10 @@ const char* torch_dtype_name(torch::ScalarType t) {
 
 namespace {
 
-torch::ScalarType to_torch(DType d) {
-  switch (d) {
-    case DType::F64: return torch::kFloat64;
-    case DType::F32: return torch::kFloat32;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::I16: return torch::kInt16;
-    case DType::I8: return torch::kInt8;
-    case DType::U8: return torch::kUInt8;
-    case DType::BOOL: return torch::kBool;
-  }
-  return torch::kFloat32;
-}
-
 DType from_torch(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat32: return DType::F32;
-    case torch::kBFloat16: return DType::BF16;
-    case torch::kFloat16: return DType::F16;
-    case torch::kFloat64: return DType::F64;
-    default: RLEIF_FAIL("cannot save tensors of dtype ", t, "; use float32, bfloat16 or float16");
-  }
+  RLEIF_CHECK(t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16 || t == torch::kFloat64,
+              "cannot save model weights of dtype ", t, "; use float32, bfloat16 or float16");
+  return to_safetensors_dtype(t, "model weights");
 }
 
 bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F64; }
@@ -101,7 +82,7 @@ void load_parameters(torch::nn::Module& module, const std::string& dir, const Mo
                  cfg.vocab_size, ", heads ", cfg.num_attention_heads, "/", cfg.num_key_value_heads,
                  "); the config and weights disagree");
     }
-    auto src = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(to_torch(v.dtype)));
+    auto src = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(to_torch_dtype(v.dtype)));
     p.value().copy_(src);
   }
   for (const auto& name : st.names()) {

@@ -1,6 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <ftw.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,11 +15,6 @@ namespace fsys = std::filesystem;
 namespace {
 constexpr const char* kPrefix = "checkpoint-";
 constexpr const char* kTmpPrefix = ".tmp-checkpoint-";
-
-// Deletes a directory tree. std::filesystem::remove_all is avoided: the PyPI LibTorch exports its
-// own copy of it, which crashes on nested directories in any binary linking libtorch.so.
-int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
-void remove_tree(const std::string& path) { ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 // The step of "checkpoint-<digits>", or -1 for any other name.
 int64_t step_of(const std::string& name) {
