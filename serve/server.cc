@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -87,7 +88,21 @@ void Server::Impl::routes() {
   http.set_keep_alive_timeout(2);  // an idle keep-alive connection delays a drain by at most this
   http.set_read_timeout(30);
   http.set_write_timeout(30);
+  // The access log: httplib calls the logger on the connection's thread once the response (a whole
+  // stream included) is written; the start time comes from the pre-routing handler on that thread.
+  static thread_local std::chrono::steady_clock::time_point request_start;
+  if (opts.access_log)
+    http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      char ms[32] = "-";  // a request refused before routing (413, a bad request line) has no start
+      if (request_start != std::chrono::steady_clock::time_point{})
+        std::snprintf(ms, sizeof ms, "%.1f",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_start).count());
+      request_start = {};
+      std::fprintf(stderr, "rleif serve: %s %s %s %d %s ms\n", req.remote_addr.c_str(), req.method.c_str(),
+                   req.path.c_str(), res.status, ms);
+    });
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_start = std::chrono::steady_clock::now();
     if (api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) == 0 && same_secret(auth.substr(7), api_key))

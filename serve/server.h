@@ -24,6 +24,7 @@ struct ServeOptions {
   int64_t default_max_tokens = 16;      // completions' max_tokens when absent (OpenAI's default)
   int64_t max_n = 64;                   // samples per prompt at most
   int64_t max_prompts = 64;             // prompts per completions request at most
+  bool access_log = true;               // one stderr line per request: client, method, path, status, ms
   rollout::EngineOptions engine;
 
   template <class V>
@@ -37,6 +38,8 @@ struct ServeOptions {
     v.field("default_max_tokens", default_max_tokens, "completions' max_tokens when the request gives none");
     v.field("max_n", max_n, "largest n (samples per prompt) accepted");
     v.field("max_prompts", max_prompts, "most prompts in one completions request");
+    v.field("access_log", access_log,
+            "log one line per request on stderr (client, method, path, status, milliseconds; never headers)");
     v.section("engine", engine, "the generation engine");
   }
   void validate() const;

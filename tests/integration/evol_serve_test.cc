@@ -91,12 +91,21 @@ TEST_F(EvolServe, EveryStageRunsThroughServeReproduciblyAndFromCache) {
   EXPECT_GT(summary["irm"]["done"].get<int64_t>(), 0) << summary.dump();
   EXPECT_EQ(summary["prm"]["done"].get<int64_t>(), 3) << summary.dump();
   EXPECT_EQ(summary["usage"]["retries"].get<int64_t>(), 0) << summary.dump();
+  // The server's access log saw exactly the requests evol counted.
+  auto served = [&] {
+    const std::string log = serve.log();
+    int64_t n = 0;
+    for (size_t at = 0; (at = log.find("POST /v1/chat/completions 200 ", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  EXPECT_EQ(served(), requests) << serve.log();
 
   // A second run into a fresh directory (no cache) sees other batch neighbours in the server and
   // still gets the same replies: the files are byte-identical.
   auto b = test::run_command(evol_run(dir + "/b", sol, serve.url()), 600);
   ASSERT_EQ(b.exit_code, 0) << b.out;
   EXPECT_TRUE(test::same_evol_outputs(dir + "/a", dir + "/b"));
+  EXPECT_EQ(served(), 2 * requests);
 
   // A wrong key is refused by the server and reported by evol as an authentication error.
   ::setenv("RLEIF_TEST_SERVE_KEY", "sk-wrong", 1);

@@ -38,6 +38,9 @@ TEST_F(ServeTest, OpenAIClientCompletionsChatStreamingAndErrors) {
   auto r = client("check", s, {"--api-key", "test-key-123"});
   EXPECT_EQ(r.exit_code, 0) << r.out << "\nserver log:\n" << s.log();
   EXPECT_EQ(s.log().find("test-key-123"), std::string::npos) << "the API key must never be logged";
+  // The access log: one line per request with method, path and status.
+  EXPECT_NE(s.log().find("POST /v1/completions 200 "), std::string::npos) << s.log();
+  EXPECT_NE(s.log().find("POST /v1/chat/completions 200 "), std::string::npos) << s.log();
   EXPECT_TRUE(s.alive());
 }
 
