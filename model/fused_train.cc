@@ -19,19 +19,7 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
     const int64_t h = x.size(-1), n = x.numel() / h;
     auto y = torch::empty_like(x);
     auto rstd = torch::empty({n}, x.options());  // [N] 1 / sqrt(mean(x^2) + eps)
-    const float* xp = x.data_ptr<float>();
-    const float* wp = w.data_ptr<float>();
-    float* yp = y.data_ptr<float>();
-    float* rp = rstd.data_ptr<float>();
-    at::parallel_for(0, n, std::max<int64_t>(1, kGrain / h), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* xr = xp + r * h;
-        const float inv = 1.0f / std::sqrt(dot(xr, xr, h) / static_cast<float>(h) + static_cast<float>(eps));
-        rp[r] = inv;
-        float* yr = yp + r * h;
-        for (int64_t i = 0; i < h; ++i) yr[i] = wp[i] * (xr[i] * inv);
-      }
-    });
+    rms_norm_rows(x.data_ptr<float>(), w.data_ptr<float>(), n, h, eps, y.data_ptr<float>(), rstd.data_ptr<float>());
     ctx->save_for_backward({x, w, rstd});
     return y;
   }
@@ -160,6 +148,18 @@ struct SwigluFn : torch::autograd::Function<SwigluFn> {
 };
 
 }  // namespace
+
+void rms_norm_rows(const float* x, const float* w, int64_t n, int64_t h, double eps, float* y, float* rstd) {
+  at::parallel_for(0, n, std::max<int64_t>(1, kGrain / h), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * h;
+      const float inv = 1.0f / std::sqrt(dot(xr, xr, h) / static_cast<float>(h) + static_cast<float>(eps));
+      if (rstd) rstd[r] = inv;
+      float* yr = y + r * h;
+      for (int64_t i = 0; i < h; ++i) yr[i] = w[i] * (xr[i] * inv);
+    }
+  });
+}
 
 bool applies(const torch::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && torch::GradMode::is_enabled() &&

@@ -25,6 +25,11 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// HF's LlamaRMSNorm over n rows of h floats: y[r] = w * (x[r] * inv), inv = 1 / sqrt(mean(x[r]^2) + eps),
+// in parallel over rows; inv goes to rstd[r] when rstd is not null. Shared by the training kernel and
+// the decode step (rollout/cpu_decode.cc).
+void rms_norm_rows(const float* x, const float* w, int64_t n, int64_t h, double eps, float* y, float* rstd);
+
 // True when the fused kernels replace the tensor ops for x: CPU, fp32, gradients being recorded.
 bool applies(const torch::Tensor& x);
 

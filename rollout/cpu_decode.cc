@@ -12,19 +12,8 @@ namespace rleif::rollout::cpu {
 using model::fused::dot;
 
 void rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, torch::Tensor& out) {
-  const int64_t n = x.size(0), h = x.size(1);
-  const float* xp = x.data_ptr<float>();
-  const float* wp = w.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, n, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t r = b0; r < b1; ++r) {
-      const float* xr = xp + r * h;
-      const float ms = dot(xr, xr, h) / static_cast<float>(h);
-      const float inv = 1.0f / std::sqrt(ms + static_cast<float>(eps));
-      float* orow = op + r * h;
-      for (int64_t i = 0; i < h; ++i) orow[i] = wp[i] * (xr[i] * inv);
-    }
-  });
+  model::fused::rms_norm_rows(x.data_ptr<float>(), w.data_ptr<float>(), x.size(0), x.size(1), eps,
+                              out.data_ptr<float>(), nullptr);
 }
 
 void rope(torch::Tensor& q, torch::Tensor& k, const torch::Tensor& cos, const torch::Tensor& sin_signed) {

@@ -2,12 +2,21 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "core/fs.h"
 #include "core/strings.h"
 
 namespace rleif::test {
+
+// Lines in a file (0 when it does not exist yet).
+inline int64_t count_lines(const std::string& path) {
+  if (!path_exists(path)) return 0;
+  const std::string s = read_file(path);
+  return static_cast<int64_t>(std::count(s.begin(), s.end(), '\n'));
+}
 
 // The output files of an evol run that must match between runs.
 inline const char* const kEvolOutputs[] = {"evolved.jsonl", "sft.jsonl", "irm_lists.jsonl", "prm_steps.jsonl"};

@@ -30,12 +30,6 @@
 namespace rleif::evol {
 namespace {
 
-int64_t count_lines(const std::string& path) {
-  if (!path_exists(path)) return 0;
-  std::string s = read_file(path);
-  return static_cast<int64_t>(std::count(s.begin(), s.end(), '\n'));
-}
-
 // A child process running rleif, with stdout+stderr in a file.
 struct Child {
   pid_t pid = -1;
@@ -138,9 +132,9 @@ TEST_F(EvolCli, ShippedSyntheticConfigRuns) {
   auto r = test::run_command(small_run(dir + "/out", write_solutions(dir), 15), 300);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("evol: done"), std::string::npos) << r.out;
-  EXPECT_EQ(count_lines(dir + "/out/evolved.jsonl"), 15 + 15 * 3 * 2);
-  EXPECT_GT(count_lines(dir + "/out/irm_lists.jsonl"), 0);
-  EXPECT_EQ(count_lines(dir + "/out/prm_steps.jsonl"), 24);
+  EXPECT_EQ(test::count_lines(dir + "/out/evolved.jsonl"), 15 + 15 * 3 * 2);
+  EXPECT_GT(test::count_lines(dir + "/out/irm_lists.jsonl"), 0);
+  EXPECT_EQ(test::count_lines(dir + "/out/prm_steps.jsonl"), 24);
   auto help = test::run_command({test::rleif_bin(), "evol", "--help-config"});
   EXPECT_NE(help.out.find("evolution.variants"), std::string::npos) << help.out;
 }
@@ -166,7 +160,7 @@ TEST_F(EvolCli, KillNineAtManyPointsThenResumeGivesTheSameFiles) {
   for (auto& [file, lines] : points) {
     Child c = Child::spawn(http_run(out, sol, 30, server), dir + "/kill.log");
     std::optional<int> done;
-    while (!(done = c.poll()) && count_lines(out + "/" + file) < lines)
+    while (!(done = c.poll()) && test::count_lines(out + "/" + file) < lines)
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     if (done) {
       ASSERT_EQ(*done, 0) << read_file(dir + "/kill.log");
@@ -195,7 +189,7 @@ TEST_F(EvolCli, SigintStopsAfterInFlightRequestsAndResumes) {
 
   std::string out = dir + "/int";
   Child c = Child::spawn(http_run(out, sol, 20, server), dir + "/int.log");
-  while (!c.poll() && count_lines(out + "/evolved.jsonl") < 30) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!c.poll() && test::count_lines(out + "/evolved.jsonl") < 30) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ::kill(c.pid, SIGINT);
   int code = c.wait();
   std::string log = read_file(dir + "/int.log");
@@ -205,8 +199,8 @@ TEST_F(EvolCli, SigintStopsAfterInFlightRequestsAndResumes) {
   int64_t journaled = 0;
   for (auto& j : read_jsonl(out + "/journal.jsonl"))
     if (j["stage"] == "evolve") journaled = j["lines"];
-  EXPECT_EQ(journaled, count_lines(out + "/evolved.jsonl"));
-  EXPECT_LT(journaled, count_lines(dir + "/ref/evolved.jsonl"));
+  EXPECT_EQ(journaled, test::count_lines(out + "/evolved.jsonl"));
+  EXPECT_LT(journaled, test::count_lines(dir + "/ref/evolved.jsonl"));
 
   auto fin = test::run_command(http_run(out, sol, 20, server), 600);
   ASSERT_EQ(fin.exit_code, 0) << fin.out;

@@ -27,12 +27,6 @@ using nlohmann::json;
 
 constexpr const char* kKey = "sk-serve-sentinel-7319";
 
-int64_t count_lines(const std::string& path) {
-  if (!path_exists(path)) return 0;
-  std::string s = read_file(path);
-  return static_cast<int64_t>(std::count(s.begin(), s.end(), '\n'));
-}
-
 std::string model_dir() { return test::fixtures_dir() + "/rollout_models/llama"; }
 
 // Solutions for the PRM stage: the domain's reference solutions.
@@ -76,7 +70,7 @@ TEST_F(EvolServe, EveryStageRunsThroughServeReproduciblyAndFromCache) {
   ASSERT_EQ(a.exit_code, 0) << a.out << "\nserver log:\n" << serve.log();
   EXPECT_NE(a.out.find("evol: done"), std::string::npos) << a.out;
   // 5 seeds answered (round 0) + 5 seeds x 2 rounds x 2 variants evolved.
-  EXPECT_EQ(count_lines(dir + "/a/evolved.jsonl"), 5 + 5 * 2 * 2);
+  EXPECT_EQ(test::count_lines(dir + "/a/evolved.jsonl"), 5 + 5 * 2 * 2);
   for (const auto& line : split(read_file(dir + "/a/evolved.jsonl"), '\n')) {
     if (line.empty()) continue;
     json r = json::parse(line);
