@@ -21,9 +21,10 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-CONFIGS = {  # the same two configs as bench/run_model_forward.py
-    "demo": dict(vocab_size=512, hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6,
-                 num_key_value_heads=6),
+CONFIGS = {
+    # the demo policy's shape (configs/models/math_tiny.json, what scripts/demo trains): 1.9M parameters
+    "demo": dict(vocab_size=1024, hidden_size=128, intermediate_size=352, num_hidden_layers=8, num_attention_heads=4,
+                 num_key_value_heads=4),
     "25M": dict(vocab_size=8000, hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
                 num_key_value_heads=8),
 }

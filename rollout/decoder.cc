@@ -2,10 +2,44 @@
 
 #include "rollout/cpu_decode.h"
 
+#include "model/cpu_gemm.h"
+#include "model/cpu_simd.h"
+
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace rleif::rollout {
+namespace {
+// A zeroed cache tensor. On the CPU it sits in 2 MiB-aligned memory marked for transparent huge
+// pages: a decode step reads every (row, head) block of every layer, tens of MB scattered over
+// thousands of 4 KiB pages, and the TLB misses cost as much as the reads (docs/perf/rollout.md).
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Zeroed CPU memory of at least `bytes`, 2 MiB-aligned and advised for transparent huge pages.
+torch::Tensor huge_page_block(size_t bytes, const char* what) {
+  bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, bytes);
+  RLEIF_CHECK(p != nullptr, "rollout: could not allocate ", bytes >> 20, " MiB for the ", what);
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without THP the pages are ordinary ones
+#endif
+  std::memset(p, 0, bytes);
+  return torch::from_blob(p, {static_cast<int64_t>(bytes)}, [](void* q) { std::free(q); }, torch::kUInt8);
+}
+
+torch::Tensor cache_tensor(std::vector<int64_t> sizes, const torch::TensorOptions& opts) {
+  if (!opts.device().is_cpu()) return torch::zeros(sizes, opts);
+  int64_t numel = 1;
+  for (int64_t s : sizes) numel *= s;
+  auto block = huge_page_block(static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype())),
+                               "KV cache; lower max_batch or max_len");
+  return block.view(c10::typeMetaToScalarType(opts.dtype())).narrow(0, 0, numel).view(sizes);
+}
+}  // namespace
 
 Decoder::Decoder(model::CausalLM lm, int64_t slots, int64_t capacity, AttentionKernel kernel)
     : lm_(std::move(lm)), slots_(slots), capacity_(capacity) {
@@ -31,11 +65,14 @@ Decoder::Decoder(model::CausalLM lm, int64_t slots, int64_t capacity, AttentionK
   RLEIF_CHECK(static_cast<int64_t>(layers_.size()) == cfg.num_hidden_layers, "rollout: the model has ",
               layers_.size(), " layers but its config says ", cfg.num_hidden_layers);
 
+  if (fused_decode_ && model::simd::cpu_has_avx2()) pack_weights();
   c10::InferenceMode guard;
   auto opts = torch::TensorOptions().dtype(dtype_).device(device_);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    k_.push_back(torch::zeros({slots_, n_kv_heads_, capacity_, head_dim_}, opts));
-    v_.push_back(torch::zeros({slots_, n_kv_heads_, capacity_, head_dim_}, opts));
+  // One block for every layer's keys and values ([2L, Bc, Hkv, Tmax, D]), sliced per layer.
+  auto cache = cache_tensor({2 * cfg.num_hidden_layers, slots_, n_kv_heads_, capacity_, head_dim_}, opts);
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    k_.push_back(cache[2 * l]);
+    v_.push_back(cache[2 * l + 1]);
   }
   // The model's own RoPE function, tabulated once, so every position matches its forward exactly.
   slot_index_ = torch::arange(capacity_, torch::TensorOptions().dtype(torch::kInt64).device(device_));
@@ -143,6 +180,33 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
   return lm_->model->norm(x);
 }
 
+void Decoder::pack_weights() {
+  using model::cpu::PackedLinear;
+  std::vector<torch::nn::Linear> lins;
+  for (auto* layer : layers_) {
+    auto& a = layer->self_attn;
+    auto& m = layer->mlp;
+    for (const auto& lin : {a->q_proj, a->k_proj, a->v_proj, a->o_proj, m->gate_proj, m->up_proj, m->down_proj}) lins.push_back(lin);
+  }
+  const auto& head = lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight;
+  int64_t total = PackedLinear::packed_floats(head.size(0), head.size(1));
+  for (const auto& lin : lins) total += PackedLinear::packed_floats(lin->weight.size(0), lin->weight.size(1));
+  // A second copy of the weights: worth it for the small models CPU decoding is for, not beyond.
+  if (total * static_cast<int64_t>(sizeof(float)) > kMaxPackedBytes) return;
+  packed_arena_ = huge_page_block(static_cast<size_t>(total) * sizeof(float), "packed decode weights");
+  float* at = reinterpret_cast<float*>(packed_arena_.data_ptr());  // 2 MiB-aligned; every slot is a multiple of 16 floats
+  for (const auto& lin : lins) {
+    packed_.emplace_back(lin->weight, lin->bias, at);
+    at += PackedLinear::packed_floats(lin->weight.size(0), lin->weight.size(1));
+  }
+  packed_.emplace_back(head, lm_->lm_head ? lm_->lm_head->bias : torch::Tensor(), at);
+}
+
+void Decoder::refresh_packed() {
+  for (auto& p : packed_)
+    if (p.stale()) p.pack();
+}
+
 torch::Tensor Decoder::decode_fused(const std::vector<int64_t>& ids, const std::vector<int64_t>& pos) {
   const int64_t b = static_cast<int64_t>(ids.size());
   RLEIF_CHECK(fused_decode_ && b >= 1 && b <= slots_ && pos.size() == ids.size(), "rollout: bad fused decode call");
@@ -153,28 +217,46 @@ torch::Tensor Decoder::decode_fused(const std::vector<int64_t>& ids, const std::
   auto cos = cos_.index_select(0, pos_t), sin = sin_.index_select(0, pos_t);  // [B,D]
   auto h = torch::empty_like(x);
   auto a = torch::empty({b, n_heads_, head_dim_}, x.options());
+  refresh_packed();
+  // Projections through the small-M GEMMs (model/cpu_gemm.h): MKL re-packs each weight per call;
+  // here the weights were packed once (packed_: 7 per layer), or are read as stored (linear_nt).
+  auto proj = [&](const torch::Tensor& in, size_t l, int which, const torch::nn::Linear& lin) {
+    if (!packed_.empty()) return packed_[l * 7 + which](in);
+    return model::cpu::linear(in, lin->weight, lin->bias);
+  };
   for (size_t l = 0; l < layers_.size(); ++l) {
     auto* layer = layers_[l];
     auto& attn = layer->self_attn;
     cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
-    auto q = attn->q_proj(h).view({b, n_heads_, head_dim_});
-    auto k = attn->k_proj(h).view({b, n_kv_heads_, head_dim_});
-    auto v = attn->v_proj(h).view({b, n_kv_heads_, head_dim_});
+    auto q = proj(h, l, 0, attn->q_proj).view({b, n_heads_, head_dim_});
+    auto k = proj(h, l, 1, attn->k_proj).view({b, n_kv_heads_, head_dim_});
+    auto v = proj(h, l, 2, attn->v_proj).view({b, n_kv_heads_, head_dim_});
     cpu::rope(q, k, cos, sin);
     cpu::write_cache(k, v, pos, k_[l], v_[l]);
     cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
-    x.add_(attn->o_proj(a.view({b, n_heads_ * head_dim_})));
+    x.add_(proj(a.view({b, n_heads_ * head_dim_}), l, 3, attn->o_proj));
     cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
     auto& mlp = layer->mlp;
-    auto gate = mlp->gate_proj(h);
-    cpu::swiglu(gate, mlp->up_proj(h));
-    x.add_(mlp->down_proj(gate));
+    auto gate = proj(h, l, 4, mlp->gate_proj);
+    cpu::swiglu(gate, proj(h, l, 5, mlp->up_proj));
+    x.add_(proj(gate, l, 6, mlp->down_proj));
   }
   cpu::rms_norm(x, lm_->model->norm->weight, lm_->model->norm->eps, h);
   return h;
 }
 
-torch::Tensor Decoder::logits(const torch::Tensor& hidden) { return lm_->logits(hidden); }
+torch::Tensor Decoder::logits(const torch::Tensor& hidden) {
+  // Decode rows on the CPU in fp32 take the small-M GEMM; model::cpu::linear falls back to
+  // torch::linear (what CausalLM::logits runs) everywhere else.
+  if (fused_decode_ && hidden.dim() == 2 && hidden.size(0) <= model::cpu::kSmallGemmMaxRows && !packed_.empty()) {
+    refresh_packed();
+    return packed_.back()(hidden.contiguous());
+  }
+  if (fused_decode_ && hidden.dim() == 2)
+    return model::cpu::linear(hidden, lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight,
+                              lm_->lm_head ? lm_->lm_head->bias : torch::Tensor());
+  return lm_->logits(hidden);
+}
 
 void Decoder::copy_row(int64_t src, int64_t dst, int64_t len) {
   if (src == dst || len <= 0) return;

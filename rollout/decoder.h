@@ -10,6 +10,7 @@
 
 #include "core/options.h"
 #include "model/causal_lm.h"
+#include "model/cpu_gemm.h"
 
 namespace rleif::rollout {
 
@@ -51,6 +52,12 @@ class Decoder {
  private:
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& valid) const;
+  // The fused decode step's weights, packed once (model::cpu::PackedLinear) into huge-page memory:
+  // 7 per layer (q, k, v, o, gate, up, down), then the lm_head. Skipped above kMaxPackedBytes.
+  void pack_weights();
+  // Re-packs any weight changed in place since (an optimizer step between rollouts).
+  void refresh_packed();
+  static constexpr int64_t kMaxPackedBytes = int64_t{2} << 30;
 
   model::CausalLM lm_;
   std::vector<model::DecoderLayerImpl*> layers_;
@@ -63,6 +70,8 @@ class Decoder {
   std::vector<torch::Tensor> k_, v_;  // L x [Bc, Hkv, Tmax, D]
   torch::Tensor cos_, sin_;           // [Tmax, D] RoPE tables in the model dtype; sin_'s first half negated
   torch::Tensor slot_index_;          // [Tmax] int64 0..Tmax-1 on the device
+  std::vector<model::cpu::PackedLinear> packed_;
+  torch::Tensor packed_arena_;        // storage of packed_'s panels
 };
 
 }  // namespace rleif::rollout

@@ -1,5 +1,7 @@
 #include "rollout/sampling.h"
 
+#include "model/cpu_simd.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -42,11 +44,12 @@ namespace {
 // The race key of a row's draw: the 24 random bits of its uniform (see stream_uniform).
 int64_t race_key(double u) { return static_cast<int64_t>(u * static_cast<double>(1ULL << 24)); }
 
-// Exp(1) variate of token `token` in the race keyed `key`: a function of (key, token) only.
-double race_exponential(int64_t key, int64_t token) {
-  const uint64_t h = splitmix64(splitmix64(static_cast<uint64_t>(key)) ^ (static_cast<uint64_t>(token) * 0xD1B54A32D192ED03ULL));
-  const double u = (static_cast<double>(h >> 11) + 0.5) / static_cast<double>(1ULL << 53);  // (0, 1)
-  return -std::log(u);
+// The uniform in (0, 1) behind token `token`'s Exp(1) variate -log(u) in the race keyed `key`: a
+// function of (key, token) only.
+// mixed_key = splitmix64(key), hoisted out of loops over tokens.
+double race_uniform_mixed(uint64_t mixed_key, int64_t token) {
+  const uint64_t h = splitmix64(mixed_key ^ (static_cast<uint64_t>(token) * 0xD1B54A32D192ED03ULL));
+  return (static_cast<double>(h >> 11) + 0.5) / static_cast<double>(1ULL << 53);
 }
 
 // The same on tensors: key [B] int64, tokens [B,K] int64 -> [B,K] fp64. uint64 arithmetic in int64
@@ -191,6 +194,91 @@ int64_t pick_cdf(const float* probs, int64_t n, float u, std::vector<float>& cdf
   const int64_t last = std::lower_bound(cdf.begin(), cdf.end(), total) - cdf.begin();
   return std::min(pick, last);
 }
+
+// out[i] = exp(z[i] - mx) over n floats -> their sum: AVX2's vector exp when the CPU has it
+// (model/cpu_simd.h, within 2.5e-7 of std::exp), else std::exp.
+#if RLEIF_HAVE_AVX2_KERNELS
+RLEIF_AVX2 float exp_shifted_avx2(const float* z, float mx, float* out, int64_t n) {
+  const __m256 m8 = _mm256_set1_ps(mx);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = model::simd::exp8(_mm256_sub_ps(_mm256_loadu_ps(z + i), m8));
+    _mm256_storeu_ps(out + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float sum = model::simd::hsum(acc);
+  for (; i < n; ++i) sum += (out[i] = std::exp(z[i] - mx));
+  return sum;
+}
+#endif
+
+float exp_shifted(const float* z, float mx, float* out, int64_t n) {
+#if RLEIF_HAVE_AVX2_KERNELS
+  if (model::simd::cpu_has_avx2()) return exp_shifted_avx2(z, mx, out, n);
+#endif
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (out[i] = std::exp(z[i] - mx));
+  return sum;
+}
+
+// A filtered row's draw on the CPU: sample_tokens' exponential race, argmax p_i / E_i over the kept
+// tokens, found without sorting the vocabulary. Candidates are the top-k tokens (all when k = V),
+// ranked as the sort ranks them (z descending, then id ascending); p is their softmax. The race runs
+// over the candidates that pass min-p; its winner must then pass top-p (the mass ranked above it
+// stays below top_p), and a winner that fails takes every token ranked below it out of the race,
+// which is then re-run (rarely: the race picks a token of the dropped tail with the tail's mass).
+// E_i = -log(u_i) >= 1 - u_i bounds each score from above, so the log is only taken for tokens
+// that could still win.
+int64_t race_filtered(const std::vector<float>& z, const SamplingParams& p, int64_t key, std::vector<int64_t>& cand,
+                      std::vector<float>& probs, std::vector<double>& score) {
+  const int64_t v = static_cast<int64_t>(z.size());
+  const int64_t k = p.top_k > 0 ? std::min(p.top_k, v) : v;
+  auto before = [&](int64_t a, int64_t c) { return z[a] > z[c] || (z[a] == z[c] && a < c); };
+  cand.resize(static_cast<size_t>(v));
+  for (int64_t i = 0; i < v; ++i) cand[i] = i;
+  if (k < v) {
+    std::nth_element(cand.begin(), cand.begin() + k, cand.end(), before);
+    cand.resize(static_cast<size_t>(k));
+  }
+  float mx = -INFINITY;
+  for (int64_t c : cand) mx = z[c] > mx ? z[c] : mx;  // (std::max's reference kept mx in memory)
+  probs.resize(static_cast<size_t>(k));
+  float sum = 0;
+  if (k == v) {
+    sum = exp_shifted(z.data(), mx, probs.data(), v);
+  } else {
+    for (int64_t i = 0; i < k; ++i) sum += (probs[i] = std::exp(z[cand[i]] - mx));
+  }
+  const float inv_sum = 1.0f / sum;
+  for (auto& x : probs) x *= inv_sum;
+  // min-p against the most likely token, whose probability is exp(0) / sum.
+  const float floor = p.min_p > 0.0 ? static_cast<float>(p.min_p) * inv_sum : 0.0f;
+  score.assign(static_cast<size_t>(k), 0.0);
+  for (int64_t i = 0; i < k; ++i) score[i] = probs[i] > 0 && probs[i] >= floor ? 1.0 : -1.0;  // 1 = in the race
+  const float top_p = static_cast<float>(p.top_p);
+  const uint64_t mixed_key = splitmix64(static_cast<uint64_t>(key));
+  while (true) {
+    int64_t best = -1;
+    double best_score = -1;
+    for (int64_t i = 0; i < k; ++i) {
+      if (score[i] < 0) continue;
+      const double u = race_uniform_mixed(mixed_key, cand[i]);
+      if (static_cast<double>(probs[i]) <= best_score * (1.0 - u)) continue;  // cannot win: E >= 1 - u
+      const double s_i = static_cast<double>(probs[i]) / -std::log(u);
+      if (s_i > best_score) best_score = s_i, best = i;
+    }
+    RLEIF_CHECK(best >= 0, "sample_tokens_cpu: no token left to sample (non-finite logits?)");
+    if (p.top_p >= 1.0) return cand[best];
+    double above = 0;  // mass ranked above the winner
+    for (int64_t i = 0; i < k; ++i)
+      if (before(cand[i], cand[best])) above += probs[i];
+    const float cum = static_cast<float>(above + probs[best]);
+    if (!(cum - probs[best] >= top_p)) return cand[best];
+    for (int64_t i = 0; i < k; ++i)
+      if (!before(cand[i], cand[best])) score[i] = -1;
+  }
+}
 }  // namespace
 
 std::vector<int64_t> sample_tokens_cpu(const torch::Tensor& logits, const std::vector<const SamplingParams*>& params,
@@ -201,7 +289,8 @@ std::vector<int64_t> sample_tokens_cpu(const torch::Tensor& logits, const std::v
   const float* lp = logits.data_ptr<float>();
   std::vector<int64_t> out(static_cast<size_t>(b));
   std::vector<float> z, probs, cdf;
-  std::vector<int64_t> order;
+  std::vector<double> score;
+  std::vector<int64_t> cand;
   for (int64_t r = 0; r < b; ++r) {
     const SamplingParams& p = *params[r];
     const float* row = lp + r * v;
@@ -221,42 +310,7 @@ std::vector<int64_t> sample_tokens_cpu(const torch::Tensor& logits, const std::v
       out[r] = pick_cdf(probs.data(), v, u, cdf);
       continue;
     }
-    const int64_t k = p.top_k > 0 ? std::min(p.top_k, v) : v;
-    order.resize(static_cast<size_t>(v));
-    for (int64_t i = 0; i < v; ++i) order[i] = i;
-    auto desc = [&](int64_t a, int64_t c) { return z[a] > z[c] || (z[a] == z[c] && a < c); };
-    if (k < v) std::partial_sort(order.begin(), order.begin() + k, order.end(), desc);
-    else std::sort(order.begin(), order.end(), desc);
-    probs.resize(static_cast<size_t>(k));
-    const float mx = z[order[0]];
-    float sum = 0;
-    for (int64_t i = 0; i < k; ++i) sum += (probs[i] = std::exp(z[order[i]] - mx));
-    for (auto& x : probs) x /= sum;
-    if (p.top_p < 1.0) {
-      const float top_p = static_cast<float>(p.top_p);
-      double acc = 0;
-      int64_t keep = k;
-      for (int64_t i = 0; i < k; ++i) {
-        const float cum = static_cast<float>(acc += probs[i]);
-        if (cum - probs[i] >= top_p && keep == k) keep = i;
-      }
-      for (int64_t i = keep; i < k; ++i) probs[i] = 0;
-    }
-    if (p.min_p > 0.0) {
-      const float floor = static_cast<float>(p.min_p) * probs[0];
-      for (auto& x : probs)
-        if (x < floor) x = 0;
-    }
-    float total = 0;
-    for (float x : probs) total += x;
-    // The exponential race of sample_tokens over the kept tokens.
-    const int64_t key = race_key(uniforms[r]);
-    double best = -1;
-    for (int64_t i = 0; i < k; ++i) {
-      if (!(probs[i] > 0)) continue;
-      const double score = static_cast<double>(probs[i] / total) / race_exponential(key, order[i]);
-      if (score > best) best = score, out[r] = order[i];
-    }
+    out[r] = race_filtered(z, p, race_key(uniforms[r]), cand, probs, score);
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // every stop condition, cancellation and bad requests.
 #include <gtest/gtest.h>
 
+#include "model/cpu_simd.h"
 #include "model/hf_io.h"
 #include "rollout/engine.h"
 #include "tests/test_util.h"
@@ -68,6 +69,8 @@ std::vector<float> trainer_logprobs(model::CausalLM& lm, const std::vector<int32
   return std::vector<float>(gen.data_ptr<float>(), gen.data_ptr<float>() + gen.numel());
 }
 
+void check_trainer_agreement();
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,10 +79,32 @@ class EngineTest : public ::testing::Test {
   }
 };
 
+// The fused CPU decode step runs AVX2 kernels (packed GEMMs, vector attention) where the CPU has
+// them and portable loops elsewhere; the fused cases run under both.
+struct KernelCase {
+  AttentionKernel kernel;
+  bool avx2;
+};
+const std::vector<KernelCase> kKernelCases = {{AttentionKernel::matmul, true},
+                                              {AttentionKernel::sdpa, true},
+                                              {AttentionKernel::fused, true},
+                                              {AttentionKernel::fused, false}};
+
+class CpuKernelsScope {
+ public:
+  explicit CpuKernelsScope(bool avx2) : had_(model::simd::set_avx2_enabled(avx2)) {}
+  ~CpuKernelsScope() { model::simd::set_avx2_enabled(had_); }
+
+ private:
+  bool had_;
+};
+
 TEST_F(EngineTest, GreedyEqualsNaiveFullForwardLoop) {
   for (const char* name : {"llama", "mistral", "qwen2"}) {
-    for (auto kernel : {AttentionKernel::matmul, AttentionKernel::sdpa, AttentionKernel::fused}) {
-      SCOPED_TRACE(std::string(name) + " " + enum_name(kernel));
+    for (const auto& kc : kKernelCases) {
+      const auto kernel = kc.kernel;
+      CpuKernelsScope scope(kc.avx2);
+      SCOPED_TRACE(std::string(name) + " " + enum_name(kernel) + (kc.avx2 ? "" : " (portable loops)"));
       auto m = load(name);
       EngineOptions o;
       o.max_batch = 3;  // fewer rows than requests: rows are refilled mid-run
@@ -105,6 +130,47 @@ TEST_F(EngineTest, GreedyEqualsNaiveFullForwardLoop) {
 }
 
 TEST_F(EngineTest, LogprobsEqualTrainerTeacherForcedLogprobs) {
+  for (bool avx2 : {true, false}) {
+    CpuKernelsScope scope(avx2);
+    SCOPED_TRACE(avx2 ? "cpu kernels: auto" : "cpu kernels: portable loops");
+    check_trainer_agreement();
+  }
+}
+
+TEST_F(EngineTest, EngineFollowsInPlaceWeightUpdates) {
+  // PPO updates the policy in place between rollouts with the same engine: its packed decode
+  // weights must follow (model::cpu::PackedLinear::stale), or it would sample from the old policy.
+  auto m = load("qwen2");  // biases too
+  EngineOptions o;
+  o.max_batch = 4;
+  o.max_len = 48;
+  Engine engine(m.lm, m.tok.get(), o);
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_new_tokens = 12;
+  p.ignore_eos = true;
+  auto ps = prompts(m.lm->cfg.vocab_size, {5, 3, 9});
+  std::vector<Request> reqs;
+  for (auto& pr : ps) reqs.push_back(request(pr, p));
+  auto before = engine.generate(reqs);
+  {
+    torch::NoGradGuard ng;
+    torch::manual_seed(8);
+    for (auto& w : m.lm->parameters()) w.add_(torch::randn_like(w) * 0.05);  // an optimizer-like step
+  }
+  auto after = engine.generate(reqs);
+  Engine fresh(m.lm, m.tok.get(), o);
+  auto want = fresh.generate(reqs);
+  bool changed = false;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(after[i].samples[0].tokens, want[i].samples[0].tokens) << "prompt " << i;
+    EXPECT_EQ(after[i].samples[0].logprobs, want[i].samples[0].logprobs) << "prompt " << i;
+    changed = changed || after[i].samples[0].tokens != before[i].samples[0].tokens;
+  }
+  EXPECT_TRUE(changed) << "the update should change some greedy output; else this test shows nothing";
+}
+
+void check_trainer_agreement() {
   auto m = load("llama");
   EngineOptions o;
   o.max_batch = 5;
@@ -127,7 +193,7 @@ TEST_F(EngineTest, LogprobsEqualTrainerTeacherForcedLogprobs) {
       ASSERT_EQ(ref.size(), s.logprobs.size());
       for (size_t j = 0; j < ref.size(); ++j) gap = std::max(gap, static_cast<double>(std::abs(ref[j] - s.logprobs[j])));
     }
-  RecordProperty("max_abs_logprob_gap_fp32", std::to_string(gap));
+  ::testing::Test::RecordProperty("max_abs_logprob_gap_fp32", std::to_string(gap));
   std::cout << "CPU fp32 engine vs trainer max |logprob gap| = " << gap << "\n";
   EXPECT_LE(gap, 1e-5);
 }
