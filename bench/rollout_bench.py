@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generated tokens/s: rleif's rollout engine (bench/rollout_generate) vs transformers' model.generate,
 on the same weights, threads, batch, prompt and new-token lengths, greedy and sampled, measured in this
-one run, with the ratios printed. Also:
+one run, with the ratios printed. The two sides alternate round by round (fixed workloads), and the ratio
+is the median of the per-round ratios, so a slow spell of a shared machine does not land on one side. Also:
   - a mixed-length workload (new-token counts drawn from [8, N]) where transformers batches statically
     (each batch runs to its longest request) and rleif runs continuous vs fixed (static) batching;
   - the decode rate as a share of the sgemm roofline: peak fp32 GEMM FLOP/s (measured here at the
@@ -56,11 +57,29 @@ def time_hf(model, w, batch, mode, repeats):
     return {"seconds": sec, "tokens": useful, "tokens_per_s": useful / sec}
 
 
-def run_rleif(a, model_dir, wfile, mode, schedule="continuous"):
+def run_rleif(a, model_dir, wfile, mode, schedule="continuous", repeats=None):
     cmd = [a.bin, "--model", model_dir, "--workload", wfile, "--threads", str(a.threads), "--batch", str(a.batch),
-           "--mode", mode, "--schedule", schedule, "--repeats", str(a.repeats)]
+           "--mode", mode, "--schedule", schedule, "--repeats", str(repeats or a.repeats)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def paired(a, model, model_dir, wfile, w, mode):
+    """rleif and transformers timed in alternation, one repeat each per round, so a slow spell of the
+    shared machine lands on both: medians of each side's rates and of the per-round ratios."""
+    hf_generate(model, w["prompts"][:a.batch], [4] * a.batch, a.batch, mode)  # warm-up
+    rl, hf, ratio = [], [], []
+    for _ in range(a.repeats):
+        rl.append(run_rleif(a, model_dir, wfile, mode, repeats=1)["tokens_per_s"])
+        hf.append(time_hf_once(model, w, a.batch, mode))
+        ratio.append(rl[-1] / hf[-1])
+    return statistics.median(rl), statistics.median(hf), statistics.median(ratio)
+
+
+def time_hf_once(model, w, batch, mode):
+    t0 = time.perf_counter()
+    useful = hf_generate(model, w["prompts"], w["new_tokens"], batch, mode)
+    return useful / (time.perf_counter() - t0)
 
 
 def main():
@@ -70,7 +89,8 @@ def main():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--prompt-len", type=int, default=32)
     p.add_argument("--new-tokens", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5, help="alternating rleif/transformers rounds (fixed workloads); "
+                   "timed repeats (mixed workload)")
     p.add_argument("--configs", default="demo,25M")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -98,12 +118,11 @@ def main():
                 json.dump(w, open(files[k], "w"))
             roofline = peak * 1e9 / (2 * params)
             for mode in ("greedy", "sampled"):
-                r = run_rleif(a, d, files["fixed"], mode)
-                h = time_hf(model, fixed, a.batch, mode, a.repeats)
-                rows.append((name, params, f"fixed {mode}", r["tokens_per_s"], h["tokens_per_s"], r["tokens_per_s"] / roofline))
-                print(f"{name:5s} ({params / 1e6:.1f}M) fixed  {mode:7s}: rleif {r['tokens_per_s']:9.0f} tok/s  "
-                      f"transformers {h['tokens_per_s']:8.0f} tok/s  ratio {r['tokens_per_s'] / h['tokens_per_s']:5.2f}x  "
-                      f"roofline share {100 * r['tokens_per_s'] / roofline:5.1f}% (roofline {roofline:.0f} tok/s)", flush=True)
+                rl, hf, ratio = paired(a, model, d, files["fixed"], fixed, mode)
+                rows.append((name, params, f"fixed {mode}", rl, hf, rl / roofline))
+                print(f"{name:5s} ({params / 1e6:.1f}M) fixed  {mode:7s}: rleif {rl:9.0f} tok/s  "
+                      f"transformers {hf:8.0f} tok/s  ratio {ratio:5.2f}x (median of {a.repeats} alternating rounds)  "
+                      f"roofline share {100 * rl / roofline:5.1f}% (roofline {roofline:.0f} tok/s)", flush=True)
             rc = run_rleif(a, d, files["mixed"], "greedy", "continuous")
             rf = run_rleif(a, d, files["mixed"], "greedy", "fixed")
             h = time_hf(model, mixed, a.batch, "greedy", a.repeats)

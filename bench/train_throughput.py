@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch eager reference for bench/train_throughput: transformers' LlamaForCausalLM trained with
-torch.optim.AdamW on the batches rleif trained on (same weights, same threads).
+torch.optim.AdamW on the batches rleif trains on (same weights, same threads).
 
-  train_throughput.py --model DIR --batches FILE.safetensors --threads N --warmup W
+  train_throughput.py --model DIR --batches FILE.safetensors --threads N
 
 FILE holds ids/<i> [B,T] and labels/<i> [B,T] (-100 = no loss, HF's unshifted convention) for each
-step i. Prints one JSON line: {"step_s": [seconds per timed step], "fwd_s", "bwd_s", "opt_s": [the same split
-into forward + loss, backward, clip + AdamW], "loss": [loss of every step]}. Each step: forward with labels (mean loss), backward, clip at 1.0,
-AdamW step, zero_grad, exactly what a Hugging Face Trainer step does on the CPU.
+step i. The steps are driven from stdin so the caller can interleave them with its own: each line
+"<i>" runs step i and answers one JSON line {"i", "step_s", "fwd_s", "bwd_s", "opt_s", "loss"} (the
+step's seconds split into forward + loss, backward, clip + AdamW); "ready" is printed once the model
+is loaded; end of input ends the process. Each step: forward with labels (mean loss), backward, clip
+at 1.0, AdamW step, zero_grad, exactly what a Hugging Face Trainer step does on the CPU.
 """
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -23,7 +26,6 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--batches", required=True)
     ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -32,9 +34,9 @@ def main():
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
     data = load_file(a.batches)
-    n = len([k for k in data if k.startswith("ids/")])
-    out = {"step_s": [], "fwd_s": [], "bwd_s": [], "opt_s": [], "loss": []}
-    for i in range(n):
+    print("ready", flush=True)
+    for line in sys.stdin:
+        i = int(line)
         ids, labels = data[f"ids/{i}"], data[f"labels/{i}"]
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=labels).loss
@@ -45,13 +47,8 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         t3 = time.perf_counter()
-        if i >= a.warmup:
-            out["step_s"].append(t3 - t0)
-            out["fwd_s"].append(t1 - t0)
-            out["bwd_s"].append(t2 - t1)
-            out["opt_s"].append(t3 - t2)
-        out["loss"].append(float(loss))
-    print(json.dumps(out))
+        print(json.dumps({"i": i, "step_s": t3 - t0, "fwd_s": t1 - t0, "bwd_s": t2 - t1, "opt_s": t3 - t2,
+                          "loss": float(loss)}), flush=True)
 
 
 if __name__ == "__main__":

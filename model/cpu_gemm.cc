@@ -100,7 +100,7 @@ RLEIF_AVX2 void linear_avx2(const float* x, int64_t m, int64_t k, const float* w
 // columns of the panel are stored (the rest is padding).
 template <int MB>
 RLEIF_AVX2 void panel_block(const float* x, int64_t k, const float* panel, const float* bias, int64_t valid, float* out,
-                            int64_t ldo) {
+                            int64_t ldo, bool accumulate) {
   __m256 acc[MB][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MB; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -118,8 +118,13 @@ RLEIF_AVX2 void panel_block(const float* x, int64_t k, const float* panel, const
     const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
 #pragma GCC unroll 6
     for (int i = 0; i < MB; ++i) {
-      _mm256_storeu_ps(out + i * ldo, _mm256_add_ps(acc[i][0], b0));
-      _mm256_storeu_ps(out + i * ldo + 8, _mm256_add_ps(acc[i][1], b1));
+      __m256 r0 = _mm256_add_ps(acc[i][0], b0), r1 = _mm256_add_ps(acc[i][1], b1);
+      if (accumulate) {
+        r0 = _mm256_add_ps(_mm256_loadu_ps(out + i * ldo), r0);
+        r1 = _mm256_add_ps(_mm256_loadu_ps(out + i * ldo + 8), r1);
+      }
+      _mm256_storeu_ps(out + i * ldo, r0);
+      _mm256_storeu_ps(out + i * ldo + 8, r1);
     }
     return;
   }
@@ -128,12 +133,15 @@ RLEIF_AVX2 void panel_block(const float* x, int64_t k, const float* panel, const
     alignas(32) float row[16];
     _mm256_store_ps(row, acc[i][0]);
     _mm256_store_ps(row + 8, acc[i][1]);
-    for (int64_t j = 0; j < valid; ++j) out[i * ldo + j] = row[j] + (bias ? bias[j] : 0.0f);
+    for (int64_t j = 0; j < valid; ++j) {
+      const float r = row[j] + (bias ? bias[j] : 0.0f);
+      out[i * ldo + j] = accumulate ? out[i * ldo + j] + r : r;
+    }
   }
 }
 
 RLEIF_AVX2 void packed_avx2(const float* x, int64_t m, int64_t k, const float* panels, int64_t n, const float* bias,
-                            float* out) {
+                            float* out, bool accumulate) {
   const int64_t count = (n + 15) / 16;
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, 16 * k * m));
   at::parallel_for(0, count, grain, [&](int64_t c0, int64_t c1) {
@@ -142,13 +150,13 @@ RLEIF_AVX2 void packed_avx2(const float* x, int64_t m, int64_t k, const float* p
       const int64_t j0 = c * 16, valid = std::min<int64_t>(16, n - j0);
       const float* bb = bias ? bias + j0 : nullptr;
       int64_t i0 = 0;
-      for (; i0 + 6 <= m; i0 += 6) panel_block<6>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n);
+      for (; i0 + 6 <= m; i0 += 6) panel_block<6>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate);
       switch (m - i0) {
-        case 5: panel_block<5>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n); break;
-        case 4: panel_block<4>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n); break;
-        case 3: panel_block<3>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n); break;
-        case 2: panel_block<2>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n); break;
-        case 1: panel_block<1>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n); break;
+        case 5: panel_block<5>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate); break;
+        case 4: panel_block<4>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate); break;
+        case 3: panel_block<3>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate); break;
+        case 2: panel_block<2>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate); break;
+        case 1: panel_block<1>(x + i0 * k, k, panel, bb, valid, out + i0 * n + j0, n, accumulate); break;
         default: break;
       }
     }
@@ -194,14 +202,17 @@ void PackedLinear::pack() {
   source_ = weight_.data_ptr();
 }
 
-void PackedLinear::forward(const float* x, int64_t m, float* out) const {
+void PackedLinear::forward(const float* x, int64_t m, float* out, bool accumulate) const {
   if (m <= 0) return;
   const float* b = bias_.defined() ? bias_.data_ptr<float>() : nullptr;
 #if RLEIF_HAVE_AVX2_KERNELS
-  if (simd::cpu_has_avx2()) return packed_avx2(x, m, k_, panels_, n_, b, out);
+  if (simd::cpu_has_avx2()) return packed_avx2(x, m, k_, panels_, n_, b, out, accumulate);
 #endif
   auto w = weight_.contiguous();
-  linear_nt(x, m, k_, w.data_ptr<float>(), n_, b, out);
+  if (!accumulate) return linear_nt(x, m, k_, w.data_ptr<float>(), n_, b, out);
+  std::vector<float> tmp(static_cast<size_t>(m * n_));
+  linear_nt(x, m, k_, w.data_ptr<float>(), n_, b, tmp.data());
+  for (int64_t i = 0; i < m * n_; ++i) out[i] += tmp[i];
 }
 
 torch::Tensor PackedLinear::operator()(const torch::Tensor& x) const {

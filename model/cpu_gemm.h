@@ -43,8 +43,9 @@ class PackedLinear {
   PackedLinear(torch::Tensor weight, torch::Tensor bias, float* dst);
   bool stale() const;
   void pack();
-  // out [M,N] = x [M,K] . W^T + bias, all row-major contiguous.
-  void forward(const float* x, int64_t m, float* out) const;
+  // out [M,N] = x [M,K] . W^T + bias, all row-major contiguous; with accumulate, out += that
+  // (a residual connection: the same rounding as adding the product afterwards).
+  void forward(const float* x, int64_t m, float* out, bool accumulate = false) const;
   // Tensor form: x [M,K] -> [M,N].
   torch::Tensor operator()(const torch::Tensor& x) const;
   int64_t in_features() const { return k_; }

@@ -207,6 +207,44 @@ void Decoder::refresh_packed() {
     if (p.stale()) p.pack();
 }
 
+void Decoder::decode_layers_packed(torch::Tensor& x, torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
+                                   const std::vector<int64_t>& pos) {
+  refresh_packed();
+  const int64_t b = x.size(0), qd = n_heads_ * head_dim_, kvd = n_kv_heads_ * head_dim_;
+  const int64_t inter = lm_->cfg.intermediate_size;
+  // Every per-layer buffer in one allocation, reused by all layers: q, attention output [B,Hq*D];
+  // k, v [B,Hkv*D]; gate, up [B,I]. The residual adds happen inside the o/down products.
+  auto ws = torch::empty({b * (2 * qd + 2 * kvd + 2 * inter)}, x.options());
+  int64_t off = 0;
+  auto take = [&](int64_t cols) {
+    auto t = ws.narrow(0, off, b * cols).view({b, cols});
+    off += b * cols;
+    return t;
+  };
+  auto q = take(qd).view({b, n_heads_, head_dim_}), a = take(qd).view({b, n_heads_, head_dim_});
+  auto k = take(kvd).view({b, n_kv_heads_, head_dim_}), v = take(kvd).view({b, n_kv_heads_, head_dim_});
+  auto gate = take(inter), up = take(inter);
+  float* xp = x.data_ptr<float>();
+  const float* hp = h.data_ptr<float>();
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    auto* layer = layers_[l];
+    const auto* w = &packed_[l * 7];  // q, k, v, o, gate, up, down
+    cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
+    w[0].forward(hp, b, q.data_ptr<float>());
+    w[1].forward(hp, b, k.data_ptr<float>());
+    w[2].forward(hp, b, v.data_ptr<float>());
+    cpu::rope(q, k, cos, sin);
+    cpu::write_cache(k, v, pos, k_[l], v_[l]);
+    cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
+    w[3].forward(a.data_ptr<float>(), b, xp, /*accumulate=*/true);
+    cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
+    w[4].forward(hp, b, gate.data_ptr<float>());
+    w[5].forward(hp, b, up.data_ptr<float>());
+    cpu::swiglu(gate, up);
+    w[6].forward(gate.data_ptr<float>(), b, xp, /*accumulate=*/true);
+  }
+}
+
 torch::Tensor Decoder::decode_fused(const std::vector<int64_t>& ids, const std::vector<int64_t>& pos) {
   const int64_t b = static_cast<int64_t>(ids.size());
   RLEIF_CHECK(fused_decode_ && b >= 1 && b <= slots_ && pos.size() == ids.size(), "rollout: bad fused decode call");
@@ -216,30 +254,29 @@ torch::Tensor Decoder::decode_fused(const std::vector<int64_t>& ids, const std::
   auto x = lm_->model->embed_tokens->weight.index_select(0, ids_t);  // [B,H]
   auto cos = cos_.index_select(0, pos_t), sin = sin_.index_select(0, pos_t);  // [B,D]
   auto h = torch::empty_like(x);
-  auto a = torch::empty({b, n_heads_, head_dim_}, x.options());
-  refresh_packed();
-  // Projections through the small-M GEMMs (model/cpu_gemm.h): MKL re-packs each weight per call;
-  // here the weights were packed once (packed_: 7 per layer), or are read as stored (linear_nt).
-  auto proj = [&](const torch::Tensor& in, size_t l, int which, const torch::nn::Linear& lin) {
-    if (!packed_.empty()) return packed_[l * 7 + which](in);
-    return model::cpu::linear(in, lin->weight, lin->bias);
-  };
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    auto* layer = layers_[l];
-    auto& attn = layer->self_attn;
-    cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
-    auto q = proj(h, l, 0, attn->q_proj).view({b, n_heads_, head_dim_});
-    auto k = proj(h, l, 1, attn->k_proj).view({b, n_kv_heads_, head_dim_});
-    auto v = proj(h, l, 2, attn->v_proj).view({b, n_kv_heads_, head_dim_});
-    cpu::rope(q, k, cos, sin);
-    cpu::write_cache(k, v, pos, k_[l], v_[l]);
-    cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
-    x.add_(proj(a.view({b, n_heads_ * head_dim_}), l, 3, attn->o_proj));
-    cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
-    auto& mlp = layer->mlp;
-    auto gate = proj(h, l, 4, mlp->gate_proj);
-    cpu::swiglu(gate, proj(h, l, 5, mlp->up_proj));
-    x.add_(proj(gate, l, 6, mlp->down_proj));
+  if (!packed_.empty()) {
+    decode_layers_packed(x, h, cos, sin, pos);
+  } else {
+    auto a = torch::empty({b, n_heads_, head_dim_}, x.options());
+    // model::cpu::linear: the small-M kernel on the stored weights, or torch::linear without AVX2.
+    auto proj = [](const torch::Tensor& in, const torch::nn::Linear& lin) { return model::cpu::linear(in, lin->weight, lin->bias); };
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      auto* layer = layers_[l];
+      auto& attn = layer->self_attn;
+      cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
+      auto q = proj(h, attn->q_proj).view({b, n_heads_, head_dim_});
+      auto k = proj(h, attn->k_proj).view({b, n_kv_heads_, head_dim_});
+      auto v = proj(h, attn->v_proj).view({b, n_kv_heads_, head_dim_});
+      cpu::rope(q, k, cos, sin);
+      cpu::write_cache(k, v, pos, k_[l], v_[l]);
+      cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
+      x.add_(proj(a.view({b, n_heads_ * head_dim_}), attn->o_proj));
+      cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
+      auto& mlp = layer->mlp;
+      auto gate = proj(h, mlp->gate_proj);
+      cpu::swiglu(gate, proj(h, mlp->up_proj));
+      x.add_(proj(gate, mlp->down_proj));
+    }
   }
   cpu::rms_norm(x, lm_->model->norm->weight, lm_->model->norm->eps, h);
   return h;
