@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/cpu_simd.h"
 
 namespace rleif::model::fused {
 namespace {
@@ -108,24 +109,72 @@ struct RopeFn : torch::autograd::Function<RopeFn> {
   }
 };
 
-// The sigmoid goes through ATen (its vectorised exp); the products around it are fused loops.
+// SwiGLU's element loops: y = g s u with s = sigmoid(g) (forward, which keeps s for the backward),
+// and dgate = dy u s (1 + g (1 - s)), dup = dy g s (backward). AVX2 versions (model/cpu_simd.h's
+// exp) where the CPU has them, else std::exp.
+void swiglu_forward_loop(const float* g, const float* u, float* y, float* sig, int64_t a, int64_t z) {
+  for (int64_t i = a; i < z; ++i) {
+    const float s = 1.0f / (1.0f + std::exp(-g[i]));
+    sig[i] = s;
+    y[i] = g[i] * s * u[i];
+  }
+}
+
+void swiglu_backward_loop(const float* g, const float* u, const float* sig, const float* dy, float* dg, float* du,
+                          int64_t a, int64_t z) {
+  for (int64_t i = a; i < z; ++i) {
+    const float s = sig[i];
+    dg[i] = dy[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+    du[i] = dy[i] * (g[i] * s);
+  }
+}
+
+#if RLEIF_HAVE_AVX2_KERNELS
+RLEIF_AVX2 void swiglu_forward_avx2(const float* g, const float* u, float* y, float* sig, int64_t a, int64_t z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = a;
+  for (; i + 8 <= z; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, simd::exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    _mm256_storeu_ps(sig + i, s);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_loadu_ps(u + i)));
+  }
+  swiglu_forward_loop(g, u, y, sig, i, z);
+}
+
+RLEIF_AVX2 void swiglu_backward_avx2(const float* g, const float* u, const float* sig, const float* dy, float* dg,
+                                     float* du, int64_t a, int64_t z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = a;
+  for (; i + 8 <= z; i += 8) {
+    const __m256 s = _mm256_loadu_ps(sig + i), x = _mm256_loadu_ps(g + i), d = _mm256_loadu_ps(dy + i);
+    const __m256 ds = _mm256_mul_ps(s, _mm256_add_ps(one, _mm256_mul_ps(x, _mm256_sub_ps(one, s))));
+    _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(u + i)), ds));
+    _mm256_storeu_ps(du + i, _mm256_mul_ps(d, _mm256_mul_ps(x, s)));
+  }
+  swiglu_backward_loop(g, u, sig, dy, dg, du, i, z);
+}
+#endif
+
 struct SwigluFn : torch::autograd::Function<SwigluFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate_in, const torch::Tensor& up_in) {
     auto g = gate_in.contiguous(), u = up_in.contiguous();
-    auto sig = torch::sigmoid(g);
+    auto sig = torch::empty_like(g);
     auto y = torch::empty_like(g);
     const float* gp = g.data_ptr<float>();
-    const float* sp = sig.data_ptr<float>();
     const float* up = u.data_ptr<float>();
+    float* sp = sig.data_ptr<float>();
     float* yp = y.data_ptr<float>();
     at::parallel_for(0, g.numel(), kGrain, [&](int64_t a, int64_t z) {
-      for (int64_t i = a; i < z; ++i) yp[i] = gp[i] * sp[i] * up[i];
+#if RLEIF_HAVE_AVX2_KERNELS
+      if (simd::cpu_has_avx2()) return swiglu_forward_avx2(gp, up, yp, sp, a, z);
+#endif
+      swiglu_forward_loop(gp, up, yp, sp, a, z);
     });
     ctx->save_for_backward({g, u, sig});
     return y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    // s = sigmoid(g): d silu / dg = s (1 + g (1 - s)); dgate = dy * up * that; dup = dy * silu(g).
     auto saved = ctx->get_saved_variables();
     const auto &g = saved[0], &u = saved[1], &sig = saved[2];
     auto dy = grads[0].contiguous();
@@ -137,11 +186,10 @@ struct SwigluFn : torch::autograd::Function<SwigluFn> {
     float* dgp = dg.data_ptr<float>();
     float* dup = du.data_ptr<float>();
     at::parallel_for(0, g.numel(), kGrain, [&](int64_t a, int64_t z) {
-      for (int64_t i = a; i < z; ++i) {
-        const float s = sp[i];
-        dgp[i] = yp[i] * up[i] * (s * (1.0f + gp[i] * (1.0f - s)));
-        dup[i] = yp[i] * (gp[i] * s);
-      }
+#if RLEIF_HAVE_AVX2_KERNELS
+      if (simd::cpu_has_avx2()) return swiglu_backward_avx2(gp, up, sp, yp, dgp, dup, a, z);
+#endif
+      swiglu_backward_loop(gp, up, sp, yp, dgp, dup, a, z);
     });
     return {dg, du};
   }
