@@ -109,7 +109,8 @@ RowParams RowParams::make(const std::vector<const SamplingParams*>& params, cons
   r.min_p = f[2];
   r.uniform = f[3];
   auto keys = torch::empty({b}, torch::kInt64);
-  for (int64_t i = 0; i < b; ++i) keys[i] = race_key(uniforms[i]);
+  auto key_a = keys.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < b; ++i) key_a[i] = race_key(uniforms[i]);
   r.key = keys.to(device);
   r.top_k = k.to(device);
   r.filtered = filt.to(device);
