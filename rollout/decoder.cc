@@ -7,6 +7,7 @@
 
 #include <sys/mman.h>
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,9 +15,6 @@
 
 namespace rleif::rollout {
 namespace {
-// A zeroed cache tensor. On the CPU it sits in 2 MiB-aligned memory marked for transparent huge
-// pages: a decode step reads every (row, head) block of every layer, tens of MB scattered over
-// thousands of 4 KiB pages, and the TLB misses cost as much as the reads (docs/perf/rollout.md).
 constexpr size_t kHugePage = size_t{2} << 20;
 
 // Zeroed CPU memory of at least `bytes`, 2 MiB-aligned and advised for transparent huge pages.
@@ -31,6 +29,9 @@ torch::Tensor huge_page_block(size_t bytes, const char* what) {
   return torch::from_blob(p, {static_cast<int64_t>(bytes)}, [](void* q) { std::free(q); }, torch::kUInt8);
 }
 
+// A zeroed cache tensor. On the CPU it sits in 2 MiB-aligned memory marked for transparent huge
+// pages: a decode step reads every (row, head) block of every layer, tens of MB scattered over
+// thousands of 4 KiB pages, and the TLB misses cost as much as the reads (docs/perf/rollout.md).
 torch::Tensor cache_tensor(std::vector<int64_t> sizes, const torch::TensorOptions& opts) {
   if (!opts.device().is_cpu()) return torch::zeros(sizes, opts);
   int64_t numel = 1;
@@ -39,6 +40,14 @@ torch::Tensor cache_tensor(std::vector<int64_t> sizes, const torch::TensorOption
                                "KV cache; lower max_batch or max_len");
   return block.view(c10::typeMetaToScalarType(opts.dtype())).narrow(0, 0, numel).view(sizes);
 }
+
+// A layer's projections in the order the decode step uses them (and packed_ stores them).
+std::array<torch::nn::Linear, 7> layer_linears(model::DecoderLayerImpl* layer) {
+  auto& a = layer->self_attn;
+  auto& m = layer->mlp;
+  return {a->q_proj, a->k_proj, a->v_proj, a->o_proj, m->gate_proj, m->up_proj, m->down_proj};
+}
+enum Proj { kQ, kK, kV, kO, kGate, kUp, kDown };
 }  // namespace
 
 Decoder::Decoder(model::CausalLM lm, int64_t slots, int64_t capacity, AttentionKernel kernel)
@@ -183,11 +192,8 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
 void Decoder::pack_weights() {
   using model::cpu::PackedLinear;
   std::vector<torch::nn::Linear> lins;
-  for (auto* layer : layers_) {
-    auto& a = layer->self_attn;
-    auto& m = layer->mlp;
-    for (const auto& lin : {a->q_proj, a->k_proj, a->v_proj, a->o_proj, m->gate_proj, m->up_proj, m->down_proj}) lins.push_back(lin);
-  }
+  for (auto* layer : layers_)
+    for (const auto& lin : layer_linears(layer)) lins.push_back(lin);
   const auto& head = lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight;
   int64_t total = PackedLinear::packed_floats(head.size(0), head.size(1));
   for (const auto& lin : lins) total += PackedLinear::packed_floats(lin->weight.size(0), lin->weight.size(1));
@@ -207,8 +213,8 @@ void Decoder::refresh_packed() {
     if (p.stale()) p.pack();
 }
 
-void Decoder::decode_layers_packed(torch::Tensor& x, torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
-                                   const std::vector<int64_t>& pos) {
+void Decoder::decode_layers(torch::Tensor& x, torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
+                            const std::vector<int64_t>& pos) {
   refresh_packed();
   const int64_t b = x.size(0), qd = n_heads_ * head_dim_, kvd = n_kv_heads_ * head_dim_;
   const int64_t inter = lm_->cfg.intermediate_size;
@@ -221,27 +227,32 @@ void Decoder::decode_layers_packed(torch::Tensor& x, torch::Tensor& h, const tor
     off += b * cols;
     return t;
   };
-  auto q = take(qd).view({b, n_heads_, head_dim_}), a = take(qd).view({b, n_heads_, head_dim_});
-  auto k = take(kvd).view({b, n_kv_heads_, head_dim_}), v = take(kvd).view({b, n_kv_heads_, head_dim_});
-  auto gate = take(inter), up = take(inter);
-  float* xp = x.data_ptr<float>();
-  const float* hp = h.data_ptr<float>();
+  auto q = take(qd), a = take(qd), k = take(kvd), v = take(kvd), gate = take(inter), up = take(inter);
+  // out (+)= in . W^T for projection p of layer l: the packed kernel, or (weights not packed: no
+  // AVX2, or too large) model::cpu::linear, which is torch::linear without AVX2.
+  auto project = [&](size_t l, Proj p, const torch::Tensor& in, torch::Tensor& out, bool accumulate) {
+    if (!packed_.empty()) return packed_[l * 7 + p].forward(in.data_ptr<float>(), b, out.data_ptr<float>(), accumulate);
+    const auto lin = layer_linears(layers_[l])[p];
+    auto r = model::cpu::linear(in, lin->weight, lin->bias);
+    accumulate ? out.add_(r) : out.copy_(r);
+  };
+  auto q3 = q.view({b, n_heads_, head_dim_}), a3 = a.view({b, n_heads_, head_dim_});
+  auto k3 = k.view({b, n_kv_heads_, head_dim_}), v3 = v.view({b, n_kv_heads_, head_dim_});
   for (size_t l = 0; l < layers_.size(); ++l) {
     auto* layer = layers_[l];
-    const auto* w = &packed_[l * 7];  // q, k, v, o, gate, up, down
     cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
-    w[0].forward(hp, b, q.data_ptr<float>());
-    w[1].forward(hp, b, k.data_ptr<float>());
-    w[2].forward(hp, b, v.data_ptr<float>());
-    cpu::rope(q, k, cos, sin);
-    cpu::write_cache(k, v, pos, k_[l], v_[l]);
-    cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
-    w[3].forward(a.data_ptr<float>(), b, xp, /*accumulate=*/true);
+    project(l, kQ, h, q, false);
+    project(l, kK, h, k, false);
+    project(l, kV, h, v, false);
+    cpu::rope(q3, k3, cos, sin);
+    cpu::write_cache(k3, v3, pos, k_[l], v_[l]);
+    cpu::attend(q3, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a3);
+    project(l, kO, a, x, /*accumulate=*/true);
     cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
-    w[4].forward(hp, b, gate.data_ptr<float>());
-    w[5].forward(hp, b, up.data_ptr<float>());
+    project(l, kGate, h, gate, false);
+    project(l, kUp, h, up, false);
     cpu::swiglu(gate, up);
-    w[6].forward(gate.data_ptr<float>(), b, xp, /*accumulate=*/true);
+    project(l, kDown, gate, x, /*accumulate=*/true);
   }
 }
 
@@ -254,30 +265,7 @@ torch::Tensor Decoder::decode_fused(const std::vector<int64_t>& ids, const std::
   auto x = lm_->model->embed_tokens->weight.index_select(0, ids_t);  // [B,H]
   auto cos = cos_.index_select(0, pos_t), sin = sin_.index_select(0, pos_t);  // [B,D]
   auto h = torch::empty_like(x);
-  if (!packed_.empty()) {
-    decode_layers_packed(x, h, cos, sin, pos);
-  } else {
-    auto a = torch::empty({b, n_heads_, head_dim_}, x.options());
-    // model::cpu::linear: the small-M kernel on the stored weights, or torch::linear without AVX2.
-    auto proj = [](const torch::Tensor& in, const torch::nn::Linear& lin) { return model::cpu::linear(in, lin->weight, lin->bias); };
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      auto* layer = layers_[l];
-      auto& attn = layer->self_attn;
-      cpu::rms_norm(x, layer->input_layernorm->weight, layer->input_layernorm->eps, h);
-      auto q = proj(h, attn->q_proj).view({b, n_heads_, head_dim_});
-      auto k = proj(h, attn->k_proj).view({b, n_kv_heads_, head_dim_});
-      auto v = proj(h, attn->v_proj).view({b, n_kv_heads_, head_dim_});
-      cpu::rope(q, k, cos, sin);
-      cpu::write_cache(k, v, pos, k_[l], v_[l]);
-      cpu::attend(q, k_[l], v_[l], pos, lm_->cfg.window_for_layer(static_cast<int64_t>(l)), a);
-      x.add_(proj(a.view({b, n_heads_ * head_dim_}), attn->o_proj));
-      cpu::rms_norm(x, layer->post_attention_layernorm->weight, layer->post_attention_layernorm->eps, h);
-      auto& mlp = layer->mlp;
-      auto gate = proj(h, mlp->gate_proj);
-      cpu::swiglu(gate, proj(h, mlp->up_proj));
-      x.add_(proj(gate, mlp->down_proj));
-    }
-  }
+  decode_layers(x, h, cos, sin, pos);
   cpu::rms_norm(x, lm_->model->norm->weight, lm_->model->norm->eps, h);
   return h;
 }
@@ -286,8 +274,9 @@ torch::Tensor Decoder::logits(const torch::Tensor& hidden) {
   // Decode rows on the CPU in fp32 take the small-M GEMM; model::cpu::linear falls back to
   // torch::linear (what CausalLM::logits runs) everywhere else.
   if (fused_decode_ && hidden.dim() == 2 && hidden.size(0) <= model::cpu::kSmallGemmMaxRows && !packed_.empty()) {
-    refresh_packed();
-    return packed_.back()(hidden.contiguous());
+    auto& head = packed_.back();  // decode_layers refreshed the rest; logits after a prefill may come first
+    if (head.stale()) head.pack();
+    return head(hidden.contiguous());
   }
   if (fused_decode_ && hidden.dim() == 2)
     return model::cpu::linear(hidden, lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight,

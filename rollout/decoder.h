@@ -57,8 +57,8 @@ class Decoder {
   void pack_weights();
   // Re-packs any weight changed in place since (an optimizer step between rollouts).
   void refresh_packed();
-  // decode_fused's layers on the packed weights: x [B,H] updated in place, h [B,H] scratch.
-  void decode_layers_packed(torch::Tensor& x, torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
+  // decode_fused's layers: x [B,H] updated in place, h [B,H] scratch.
+  void decode_layers(torch::Tensor& x, torch::Tensor& h, const torch::Tensor& cos, const torch::Tensor& sin,
                             const std::vector<int64_t>& pos);
   static constexpr int64_t kMaxPackedBytes = int64_t{2} << 30;
 
