@@ -34,6 +34,14 @@ if(TARGET torch_cuda AND CMAKE_CUDA_COMPILER)
   set(RLEIF_CUDA_FOUND ON)
 endif()
 message(STATUS "rleif: LibTorch ${Torch_VERSION} from ${Torch_DIR}; CUDA sources: ${RLEIF_CUDA_FOUND}")
+# OpenMP: LibTorch's at::parallel_for is a header template whose `#pragma omp parallel` is compiled
+# into the caller, so rleif's own kernels (model/fused_*.cc, model/cpu_gemm.cc, rollout/cpu_decode.cc)
+# run on one thread unless their translation units are built with -fopenmp. The runtime is the
+# libgomp.so.1 LibTorch already loads (one soname, one thread pool).
+find_package(OpenMP COMPONENTS CXX)
+if(NOT OpenMP_CXX_FOUND)
+  message(WARNING "rleif: no OpenMP for C++; rleif's CPU kernels will run on one thread")
+endif()
 # TorchConfig appends its flags to CMAKE_CXX_FLAGS; keep them target-scoped instead.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS}")
 

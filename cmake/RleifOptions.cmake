@@ -23,10 +23,19 @@ function(rleif_module lib)
   set_property(GLOBAL APPEND PROPERTY RLEIF_CLI_LIBS ${lib})
 endfunction()
 
+# rleif_openmp(target): -fopenmp for the C++ sources (at::parallel_for's pragma is compiled in the
+# caller; see RleifDeps.cmake). The precompiled torch header and every target reusing it get it alike.
+function(rleif_openmp target)
+  if(TARGET OpenMP::OpenMP_CXX)
+    target_link_libraries(${target} PUBLIC OpenMP::OpenMP_CXX)
+  endif()
+endfunction()
+
 # rleif_torch_target(target): links LibTorch and reuses one precompiled torch header, so each
 # torch translation unit skips re-parsing <torch/torch.h> (most of a clean build's time on 2 cores).
 function(rleif_torch_target target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  rleif_openmp(${target})
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
   if(TARGET rleif_torch_pch AND NOT target STREQUAL rleif_torch_pch)
     target_precompile_headers(${target} REUSE_FROM rleif_torch_pch)

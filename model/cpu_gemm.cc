@@ -22,10 +22,12 @@ void linear_generic(const float* x, int64_t m, int64_t k, const float* w, int64_
 
 #if RLEIF_HAVE_AVX2_KERNELS
 // One register block: out[i, j] for i < MB rows of x and j < NB rows of w. k8 = K rounded down to 8;
-// the last K - k8 elements are read through the lane mask `tail`.
+// the last K - k8 elements are read through a lane mask. (No __m256i parameters: the caller is the
+// parallel_for lambda, which OpenMP outlines into a function compiled without AVX, and a vector
+// argument across that boundary changes the ABI.)
 template <int MB, int NB>
-RLEIF_AVX2 void block(const float* x, int64_t k, int64_t k8, __m256i tail, const float* w, const float* bias,
-                      float* out, int64_t ldo) {
+RLEIF_AVX2 void block(const float* x, int64_t k, int64_t k8, const float* w, const float* bias, float* out,
+                      int64_t ldo) {
   __m256 acc[MB][NB];
 #pragma GCC unroll 4
   for (int i = 0; i < MB; ++i)
@@ -43,6 +45,7 @@ RLEIF_AVX2 void block(const float* x, int64_t k, int64_t k8, __m256i tail, const
     }
   }
   if (k8 < k) {
+    const __m256i tail = simd::tail_mask(k - k8);
     __m256 wv[NB];
 #pragma GCC unroll 3
     for (int j = 0; j < NB; ++j) wv[j] = _mm256_maskload_ps(w + j * k + k8, tail);
@@ -64,17 +67,16 @@ RLEIF_AVX2 void block(const float* x, int64_t k, int64_t k8, __m256i tail, const
 }
 
 template <int MB>
-RLEIF_AVX2 void block_cols(int64_t nb, const float* x, int64_t k, int64_t k8, __m256i tail, const float* w,
-                           const float* bias, float* out, int64_t ldo) {
-  if (nb == 3) block<MB, 3>(x, k, k8, tail, w, bias, out, ldo);
-  else if (nb == 2) block<MB, 2>(x, k, k8, tail, w, bias, out, ldo);
-  else block<MB, 1>(x, k, k8, tail, w, bias, out, ldo);
+RLEIF_AVX2 void block_cols(int64_t nb, const float* x, int64_t k, int64_t k8, const float* w, const float* bias,
+                           float* out, int64_t ldo) {
+  if (nb == 3) block<MB, 3>(x, k, k8, w, bias, out, ldo);
+  else if (nb == 2) block<MB, 2>(x, k, k8, w, bias, out, ldo);
+  else block<MB, 1>(x, k, k8, w, bias, out, ldo);
 }
 
 RLEIF_AVX2 void linear_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias,
                             float* out) {
   const int64_t k8 = k / 8 * 8;
-  const __m256i tail = simd::tail_mask(k - k8);
   const int64_t col_blocks = (n + kColBlock - 1) / kColBlock;
   // Enough work per chunk (~64k multiply-adds) that a second thread is worth waking.
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kColBlock * k * m));
@@ -87,10 +89,10 @@ RLEIF_AVX2 void linear_avx2(const float* x, int64_t m, int64_t k, const float* w
         const int64_t mb = std::min(kRowBlock, m - i0);
         const float* xb = x + i0 * k;
         float* ob = out + i0 * n + j0;
-        if (mb == 4) block_cols<4>(nb, xb, k, k8, tail, wb, bb, ob, n);
-        else if (mb == 3) block_cols<3>(nb, xb, k, k8, tail, wb, bb, ob, n);
-        else if (mb == 2) block_cols<2>(nb, xb, k, k8, tail, wb, bb, ob, n);
-        else block_cols<1>(nb, xb, k, k8, tail, wb, bb, ob, n);
+        if (mb == 4) block_cols<4>(nb, xb, k, k8, wb, bb, ob, n);
+        else if (mb == 3) block_cols<3>(nb, xb, k, k8, wb, bb, ob, n);
+        else if (mb == 2) block_cols<2>(nb, xb, k, k8, wb, bb, ob, n);
+        else block_cols<1>(nb, xb, k, k8, wb, bb, ob, n);
       }
     }
   });
