@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/fused_attention.h"
 #include "model/fused_train.h"
 
 namespace rleif::model {
@@ -108,6 +109,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto q = q_proj(x).view({B, T, n_heads, head_dim});     // [B,T,Hq,D]
   auto k = k_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
   auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
+  if (!cache_k && !mask.defined() && fused::attention_applies(q)) {
+    // Training, causal: per-head BLAS products in the projections' layout (model/fused_attention.h).
+    auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v);  // [B,T,Hq,D]
+    return o_proj(out.view({B, T, n_heads * head_dim}));
+  }
   if (fused::applies(q)) {
     q = fused::rope(q, cos, sin).transpose(1, 2);  // [B,Hq,T,D]
     k = fused::rope(k, cos, sin).transpose(1, 2);  // [B,Hkv,T,D]

@@ -1,10 +1,15 @@
-// model/fused_train.h: the fused fp32 CPU training kernels (RMSNorm, RoPE, SwiGLU) against the
+// model/fused_train.h and model/fused_attention.h: the fused fp32 CPU training kernels (RMSNorm, RoPE,
+// SwiGLU, causal attention) against the
 // tensor-op formulas they replace, values and gradients (the references run in fp64 through autograd),
 // and a whole model's gradients with the kernels (fp32, training) against the same model in fp64
 // (which takes the tensor-op path).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "model/causal_lm.h"
+#include "model/cpu_simd.h"
+#include "model/fused_attention.h"
 #include "model/fused_train.h"
 
 namespace rleif::model {
@@ -30,8 +35,11 @@ void check(const std::vector<torch::Tensor>& inputs, const std::function<torch::
   auto up = torch::randn(ya.sizes(), torch::kFloat64);
   ya.backward(up.to(torch::kFloat32));
   yb.backward(up);
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].requires_grad()) EXPECT_LT(max_rel(a[i].grad(), b[i].grad()), tol) << "gradient of input " << i;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].requires_grad()) {
+      EXPECT_LT(max_rel(a[i].grad(), b[i].grad()), tol) << "gradient of input " << i;
+    }
+  }
 }
 
 TEST(FusedTrain, RmsNormValuesAndGradients) {
@@ -74,6 +82,75 @@ TEST(FusedTrain, SwigluValuesAndGradients) {
         [](auto& v) { return torch::silu(v[0]) * v[1]; }, 1e-6);
 }
 
+// softmax(q k^T / sqrt(D) + causal mask) v in the [B,T,H,D] layout, through tensor ops (fp64 here).
+torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t T = q.size(1), rep = q.size(2) / k.size(2);
+  auto qh = q.transpose(1, 2), kh = k.transpose(1, 2).repeat_interleave(rep, 1), vh = v.transpose(1, 2);
+  auto s = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(3)));  // [B,H,T,T]
+  s = s.masked_fill(torch::ones({T, T}, torch::kBool).triu(1), -std::numeric_limits<double>::infinity());
+  return torch::matmul(torch::softmax(s, -1), vh.repeat_interleave(rep, 1)).transpose(1, 2);  // [B,T,Hq,D]
+}
+
+TEST(FusedTrain, CausalAttentionValuesAndGradients) {
+  // T from one query to several row blocks with a ragged last one; GQA; D from 8 to 64. Scores are
+  // scaled up so the softmax is far from uniform.
+  struct Case {
+    int64_t B, T, Hq, Hkv, D;
+  };
+  for (const bool avx2 : {true, false}) {
+    const bool prev = model::simd::set_avx2_enabled(avx2 && model::simd::cpu_has_avx2());
+    for (const Case c : {Case{2, 2, 2, 2, 8}, Case{2, 45, 4, 2, 16}, Case{1, 70, 2, 1, 32}, Case{3, 33, 2, 2, 64}}) {
+      SCOPED_TRACE(::testing::Message() << "avx2 " << avx2 << " B " << c.B << " T " << c.T << " Hq " << c.Hq
+                                        << " Hkv " << c.Hkv << " D " << c.D);
+      torch::manual_seed(c.T);
+      auto q = (torch::randn({c.B, c.T, c.Hq, c.D}, torch::kFloat64) * 2).requires_grad_(true);
+      auto k = (torch::randn({c.B, c.T, c.Hkv, c.D}, torch::kFloat64) * 2).requires_grad_(true);
+      auto v = torch::randn({c.B, c.T, c.Hkv, c.D}, torch::kFloat64).requires_grad_(true);
+      check({q, k, v}, [](auto& x) { return fused::causal_attention(x[0], x[1], x[2]); },
+            [](auto& x) { return attention_reference(x[0], x[1], x[2]); }, 2e-5);
+    }
+    // One position: the output is v itself, and q and k get no gradient (a softmax over one key).
+    auto q = torch::randn({2, 1, 4, 8}, torch::requires_grad()), k = torch::randn({2, 1, 2, 8}, torch::requires_grad());
+    auto v = torch::randn({2, 1, 2, 8});
+    auto o = fused::causal_attention(q, k, v);
+    EXPECT_TRUE(torch::allclose(o, v.repeat_interleave(2, 2), 1e-6, 1e-6));
+    o.sum().backward();
+    EXPECT_LT(q.grad().abs().max().item<float>(), 1e-6);
+    EXPECT_LT(k.grad().abs().max().item<float>(), 1e-6);
+    model::simd::set_avx2_enabled(prev);
+  }
+}
+
+TEST(FusedTrain, CausalAttentionDoesNotDependOnTheThreadCount) {
+  torch::manual_seed(7);
+  auto q = torch::randn({3, 50, 4, 32}), k = torch::randn({3, 50, 2, 32}), v = torch::randn({3, 50, 2, 32});
+  auto up = torch::randn({3, 50, 4, 32});
+  auto run = [&](int threads) {
+    const int prev = at::get_num_threads();
+    at::set_num_threads(threads);
+    auto a = q.clone().requires_grad_(true), b = k.clone().requires_grad_(true), c = v.clone().requires_grad_(true);
+    auto o = fused::causal_attention(a, b, c);
+    o.backward(up);
+    at::set_num_threads(prev);
+    return std::vector<torch::Tensor>{o.detach(), a.grad(), b.grad(), c.grad()};
+  };
+  auto one = run(1), two = run(2);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(torch::equal(one[i], two[i])) << "output/gradient " << i;
+}
+
+// at::parallel_for's `#pragma omp parallel` is compiled into rleif's own translation units: without
+// -fopenmp (cmake/RleifDeps.cmake) every rleif kernel silently ran on one thread.
+TEST(FusedTrain, ParallelForInRleifCodeUsesTheRequestedThreads) {
+  const int prev = at::get_num_threads();
+  at::set_num_threads(2);
+  std::vector<std::thread::id> ids(2);
+  at::parallel_for(0, 2, 1, [&](int64_t a, int64_t z) {
+    for (int64_t i = a; i < z; ++i) ids[static_cast<size_t>(i)] = std::this_thread::get_id();
+  });
+  at::set_num_threads(prev);
+  EXPECT_NE(ids[0], ids[1]) << "rleif was built without OpenMP: its at::parallel_for loops run serially";
+}
+
 TEST(FusedTrain, AppliesOnlyToCpuFp32WhileRecordingGradients) {
   auto x = torch::zeros({2, 2});
   EXPECT_TRUE(fused::applies(x));
@@ -86,7 +163,9 @@ TEST(FusedTrain, AppliesOnlyToCpuFp32WhileRecordingGradients) {
   {
     c10::InferenceMode g;
     EXPECT_FALSE(fused::applies(x));
+    EXPECT_FALSE(fused::attention_applies(x));
   }
+  EXPECT_FALSE(fused::attention_applies(x.to(torch::kFloat64)));
 }
 
 TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {

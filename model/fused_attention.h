@@ -1,0 +1,31 @@
+// Causal self-attention for fp32 CPU training, in the layout the projections produce.
+//
+// ATen's CPU flash-attention kernel spends most of its time outside its products at a small model's
+// shapes (T ~100, D 32-64: docs/perf/train.md). Here each (row, head) is a task: the scores
+// S = scale Q K^T of every query against the keys up to its register tile's last row (the causal half,
+// to the tile), the masked softmax, and P V, each product in 6 x 16 AVX2 register tiles over buffers
+// that stay in cache. The backward recomputes P from the saved log-sum-exp, as flash attention does,
+// so nothing of size T x T outlives a task.
+//
+// q [B,T,Hq,D], k and v [B,T,Hkv,D] are read in place (no transposes of the tensors): each head's
+// rows are strided by H x D. The output is [B,T,Hq,D], which the output projection reads as
+// [B,T,Hq*D] without a copy. Grouped-query attention shares a kv head among Hq / Hkv query heads; the
+// backward runs one task per (row, kv head), so dK and dV are accumulated by one thread in a fixed
+// order and the results do not depend on the thread count.
+#pragma once
+#include <torch/torch.h>
+
+namespace rleif::model::fused {
+
+// Longest sequence the kernel takes: its per-thread buffers hold 2 x T x T floats (8 MiB at 1024);
+// longer sequences keep SDPA, whose flash kernel tiles the keys.
+constexpr int64_t kMaxAttentionLength = 1024;
+
+// True when causal_attention replaces SDPA for q [B,T,Hq,D]: the fused kernels apply (CPU, fp32,
+// recording gradients) and T <= kMaxAttentionLength. RLEIF_CPU_ATTENTION=sdpa turns it off.
+bool attention_applies(const torch::Tensor& q);
+
+// softmax(q k^T / sqrt(D) + causal mask) v. q [B,T,Hq,D], k, v [B,T,Hkv,D] -> [B,T,Hq,D].
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+
+}  // namespace rleif::model::fused
