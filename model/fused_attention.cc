@@ -161,56 +161,65 @@ float exp_row(float* row, int64_t len, float shift, bool avx2) {
   return exp_row_scalar(row, len, shift);
 }
 
-// Shapes and strides of one call; pointers are to element [0,0,0,0] of each tensor.
+// Shapes of one call: N token rows (B x T, or packed sequences back to back), the heads and head size,
+// and the longest sequence (the per-thread buffers' size). Pointers are to token row 0 of each tensor.
 struct Dims {
-  int64_t B, T, Hq, Hkv, D;
+  int64_t N, Hq, Hkv, D, longest;
   int64_t sq() const { return Hq * D; }    // row stride of q, o, dq, do
   int64_t skv() const { return Hkv * D; }  // row stride of k, v, dk, dv
-  int64_t tp() const { return round8(T); } // row length of the per-task score buffers
   float scale() const { return 1.0f / std::sqrt(static_cast<float>(D)); }
 };
 
+// One sequence: token rows [start, start + T), attending causally within themselves only.
+struct Seq {
+  int64_t start, T;
+  int64_t tp() const { return round8(T); }  // row length of the per-task score buffers
+};
+
 // dst [D, tp] = src^T for src's T rows of D floats (row stride ld); columns T..tp are zero.
-void transpose_head(const float* src, int64_t ld, const Dims& d, float* dst) {
-  const int64_t tp = d.tp();
-  for (int64_t t = 0; t < d.T; ++t)
-    for (int64_t e = 0; e < d.D; ++e) dst[e * tp + t] = src[t * ld + e];
-  for (int64_t e = 0; e < d.D; ++e) std::fill(dst + e * tp + d.T, dst + (e + 1) * tp, 0.0f);
+void transpose_head(const float* src, int64_t ld, const Seq& s, int64_t D, float* dst) {
+  const int64_t tp = s.tp();
+  for (int64_t t = 0; t < s.T; ++t)
+    for (int64_t e = 0; e < D; ++e) dst[e * tp + t] = src[t * ld + e];
+  for (int64_t e = 0; e < D; ++e) std::fill(dst + e * tp + s.T, dst + (e + 1) * tp, 0.0f);
 }
 
 // The span of a score-matrix product (S = Q K^T, dP = dO V^T) for query rows [i0, i1): keys up to
 // i1 - 1, rounded up to whole vectors (the buffers are tp wide), reducing over D.
-Span score_span(int64_t i1, const Dims& d) { return {round8(i1), 0, d.D}; }
+Span score_span(int64_t i1, int64_t D) { return {round8(i1), 0, D}; }
 
-// Per-thread buffers: s (scores, then P) and dp [T, tp]; kt, vt [D, tp]; delta [T]. They live in a
-// thread_local vector that only grows: a fresh allocation per call is an mmap above 128 KiB, and its
-// page faults and the unmap's TLB shootdowns across threads had cost more than the products.
+// Per-thread buffers for sequences up to d.longest: s (scores, then P) and dp [T, tp]; kt, vt [D, tp];
+// delta [T]. They live in a thread_local vector that only grows: a fresh allocation per call is an
+// mmap above 128 KiB, and its page faults and the unmap's TLB shootdowns across threads had cost more
+// than the products.
 struct Scratch {
   float *s, *dp, *kt, *vt, *delta;
   explicit Scratch(const Dims& d) {
     thread_local std::vector<float> buf;
-    const size_t need = static_cast<size_t>(2 * d.T * d.tp() + 2 * d.D * d.tp() + d.T);
+    const int64_t T = d.longest, tp = round8(T);
+    const size_t need = static_cast<size_t>(2 * T * tp + 2 * d.D * tp + T);
     if (buf.size() < need) buf.resize(need);
     s = buf.data();
-    dp = s + d.T * d.tp();
-    kt = dp + d.T * d.tp();
-    vt = kt + d.D * d.tp();
-    delta = vt + d.D * d.tp();
+    dp = s + T * tp;
+    kt = dp + T * tp;
+    vt = kt + d.D * tp;
+    delta = vt + d.D * tp;
   }
 };
 
-// One (row b, query head h): o = softmax(scale q k^T, causal) v, and lse[t] = each query's log-sum-exp.
-void forward_head(const Dims& d, int64_t b, int64_t h, const float* q, const float* k, const float* v, float* o,
+// One (sequence, query head h): o = softmax(scale q k^T, causal) v, and lse = each query's log-sum-exp.
+// lse is [Hq, N].
+void forward_head(const Dims& d, const Seq& sq_, int64_t h, const float* q, const float* k, const float* v, float* o,
                   float* lse, Scratch& w, bool avx2) {
-  const int64_t g = h / (d.Hq / d.Hkv), T = d.T, sq = d.sq(), skv = d.skv(), tp = d.tp();
-  const float* Q = q + b * T * sq + h * d.D;
-  const float* K = k + b * T * skv + g * d.D;
-  const float* V = v + b * T * skv + g * d.D;
-  float* O = o + b * T * sq + h * d.D;
-  float* L = lse + (b * d.Hq + h) * T;
-  transpose_head(K, skv, d, w.kt);
+  const int64_t g = h / (d.Hq / d.Hkv), T = sq_.T, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
+  const float* Q = q + sq_.start * sq + h * d.D;
+  const float* K = k + sq_.start * skv + g * d.D;
+  const float* V = v + sq_.start * skv + g * d.D;
+  float* O = o + sq_.start * sq + h * d.D;
+  float* L = lse + h * d.N + sq_.start;
+  transpose_head(K, skv, sq_, d.D, w.kt);
   product<false>(T, Q, sq, w.kt, tp, w.s, tp, d.scale(), false, avx2,
-                 [&](int64_t, int64_t i1) { return score_span(i1, d); });
+                 [&](int64_t, int64_t i1) { return score_span(i1, d.D); });
   for (int64_t i = 0; i < T; ++i) {
     float* row = w.s + i * tp;
     const int64_t len = i + 1;
@@ -225,24 +234,25 @@ void forward_head(const Dims& d, int64_t b, int64_t h, const float* q, const flo
                  [&](int64_t, int64_t i1) { return Span{d.D, 0, i1}; });
 }
 
-// One (row b, kv head g): the gradients of every query head sharing g. dk and dv start at zero.
-void backward_group(const Dims& d, int64_t b, int64_t g, const float* q, const float* k, const float* v, const float* o,
-                    const float* lse, const float* dout, float* dq, float* dk, float* dv, Scratch& w, bool avx2) {
-  const int64_t rep = d.Hq / d.Hkv, T = d.T, D = d.D, sq = d.sq(), skv = d.skv(), tp = d.tp();
+// One (sequence, kv head g): the gradients of every query head sharing g. dk and dv start at zero.
+void backward_group(const Dims& d, const Seq& sq_, int64_t g, const float* q, const float* k, const float* v,
+                    const float* o, const float* lse, const float* dout, float* dq, float* dk, float* dv, Scratch& w,
+                    bool avx2) {
+  const int64_t rep = d.Hq / d.Hkv, T = sq_.T, D = d.D, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
   const float scale = d.scale();
-  const float* K = k + b * T * skv + g * D;
-  const float* V = v + b * T * skv + g * D;
-  float* dK = dk + b * T * skv + g * D;
-  float* dV = dv + b * T * skv + g * D;
-  transpose_head(K, skv, d, w.kt);
-  transpose_head(V, skv, d, w.vt);
-  auto scores = [&](int64_t, int64_t i1) { return score_span(i1, d); };
+  const float* K = k + sq_.start * skv + g * D;
+  const float* V = v + sq_.start * skv + g * D;
+  float* dK = dk + sq_.start * skv + g * D;
+  float* dV = dv + sq_.start * skv + g * D;
+  transpose_head(K, skv, sq_, D, w.kt);
+  transpose_head(V, skv, sq_, D, w.vt);
+  auto scores = [&](int64_t, int64_t i1) { return score_span(i1, D); };
   auto keys_upto = [&](int64_t, int64_t i1) { return Span{D, 0, i1}; };   // query rows: keys < i1
   auto queries_from = [&](int64_t j0, int64_t) { return Span{D, j0, T}; };  // key rows: queries >= j0
   for (int64_t h = g * rep; h < (g + 1) * rep; ++h) {
-    const int64_t off = b * T * sq + h * D;
+    const int64_t off = sq_.start * sq + h * D;
     const float *Q = q + off, *O = o + off, *dO = dout + off;
-    const float* L = lse + (b * d.Hq + h) * T;
+    const float* L = lse + h * d.N + sq_.start;
     for (int64_t t = 0; t < T; ++t) w.delta[t] = dot(dO + t * sq, O + t * sq, D);  // rowsum(P * dP)
     product<false>(T, Q, sq, w.kt, tp, w.s, tp, scale, false, avx2, scores);     // S again
     product<false>(T, dO, sq, w.vt, tp, w.dp, tp, 1.0f, false, avx2, scores);    // dP = dO V^T
@@ -262,8 +272,25 @@ void backward_group(const Dims& d, int64_t b, int64_t g, const float* q, const f
   }
 }
 
-Dims dims_of(const torch::Tensor& q, const torch::Tensor& k) {
-  return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
+// The sequences of a call: B rows of T for [B,T,H,D] (lengths empty), else the packed lengths.
+std::vector<Seq> sequences(const torch::Tensor& q, const std::vector<int64_t>& lengths) {
+  std::vector<Seq> out;
+  if (lengths.empty()) {
+    for (int64_t b = 0; b < q.size(0); ++b) out.push_back({b * q.size(1), q.size(1)});
+  } else {
+    int64_t start = 0;
+    for (int64_t L : lengths) {
+      out.push_back({start, L});
+      start += L;
+    }
+  }
+  return out;
+}
+
+Dims dims_of(const torch::Tensor& q, const torch::Tensor& k, const std::vector<Seq>& seqs) {
+  int64_t longest = 0;
+  for (const Seq& s : seqs) longest = std::max(longest, s.T);
+  return {q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), longest};
 }
 
 // The vector kernels need whole vectors of D (every head size in use is a multiple of 8).
@@ -271,51 +298,63 @@ bool use_avx2(const Dims& d) { return simd::cpu_has_avx2() && d.D % 8 == 0; }
 
 struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q_in, const torch::Tensor& k_in,
-                               const torch::Tensor& v_in) {
+                               const torch::Tensor& v_in, const std::vector<int64_t>& lengths) {
     auto q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-    const Dims d = dims_of(q, k);
-    auto o = torch::empty_like(q);                           // [B,T,Hq,D]
-    auto lse = torch::empty({d.B, d.Hq, d.T}, q.options());  // [B,Hq,T]
+    const std::vector<Seq> seqs = sequences(q, lengths);
+    const Dims d = dims_of(q, k, seqs);
+    const int64_t S = static_cast<int64_t>(seqs.size());
+    auto o = torch::empty_like(q);                       // [B,T,Hq,D]
+    auto lse = torch::empty({d.Hq, d.N}, q.options());  // [Hq, B*T]
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
     float *op = o.data_ptr<float>(), *lp = lse.data_ptr<float>();
     const bool avx2 = use_avx2(d);
-    at::parallel_for(0, d.B * d.Hq, 1, [&](int64_t t0, int64_t t1) {
+    at::parallel_for(0, S * d.Hq, 1, [&](int64_t t0, int64_t t1) {
       Scratch w(d);
-      for (int64_t t = t0; t < t1; ++t) forward_head(d, t / d.Hq, t % d.Hq, qp, kp, vp, op, lp, w, avx2);
+      for (int64_t t = t0; t < t1; ++t)
+        forward_head(d, seqs[static_cast<size_t>(t / d.Hq)], t % d.Hq, qp, kp, vp, op, lp, w, avx2);
     });
     ctx->save_for_backward({q, k, v, o, lse});
+    ctx->saved_data["lengths"] = lengths;
     return o;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &lse = saved[4];
+    const std::vector<int64_t> lengths = ctx->saved_data["lengths"].toIntVector();
+    const std::vector<Seq> seqs = sequences(q, lengths);
     auto dout = grads[0].contiguous();
-    const Dims d = dims_of(q, k);
+    const Dims d = dims_of(q, k, seqs);
+    const int64_t S = static_cast<int64_t>(seqs.size());
     auto dq = torch::empty_like(q), dk = torch::zeros_like(k), dv = torch::zeros_like(v);
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
     const float *op = o.data_ptr<float>(), *lp = lse.data_ptr<float>(), *gp = dout.data_ptr<float>();
     float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
     const bool avx2 = use_avx2(d);
-    at::parallel_for(0, d.B * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
+    at::parallel_for(0, S * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
       Scratch w(d);
       for (int64_t t = t0; t < t1; ++t)
-        backward_group(d, t / d.Hkv, t % d.Hkv, qp, kp, vp, op, lp, gp, dqp, dkp, dvp, w, avx2);
+        backward_group(d, seqs[static_cast<size_t>(t / d.Hkv)], t % d.Hkv, qp, kp, vp, op, lp, gp, dqp, dkp, dvp, w,
+                       avx2);
     });
-    return {dq, dk, dv};
+    return {dq, dk, dv, torch::Tensor()};
   }
 };
 
 }  // namespace
 
-bool attention_applies(const torch::Tensor& q) {
+bool attention_applies(const torch::Tensor& q, int64_t longest) {
   static const bool enabled = [] {
     const char* env = std::getenv("RLEIF_CPU_ATTENTION");
     return !(env && std::string(env) == "sdpa");
   }();
-  return enabled && applies(q) && (q.dim() != 4 || q.size(1) <= kMaxAttentionLength);
+  return enabled && q.device().is_cpu() && q.scalar_type() == torch::kFloat32 && !c10::InferenceMode::is_enabled() &&
+         longest <= kMaxAttentionLength;
 }
 
-torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+bool attention_applies(const torch::Tensor& q) { return attention_applies(q, q.dim() == 4 ? q.size(1) : 0); }
+
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const std::vector<int64_t>& lengths) {
   RLEIF_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes(), "fused::causal_attention: q ", q.sizes(),
               ", k ", k.sizes(), ", v ", v.sizes(), " must be [B,T,Hq,D], [B,T,Hkv,D], [B,T,Hkv,D]");
   RLEIF_CHECK(q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3) && k.size(2) > 0 &&
@@ -326,7 +365,16 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
                   v.scalar_type() == torch::kFloat32 && q.device().is_cpu() && k.device().is_cpu() &&
                   v.device().is_cpu(),
               "fused::causal_attention: fp32 CPU tensors only");
-  return CausalAttentionFn::apply(q, k, v);
+  if (!lengths.empty()) {
+    int64_t sum = 0;
+    for (int64_t L : lengths) {
+      RLEIF_CHECK(L >= 1, "fused::causal_attention: sequence lengths must be >= 1, got ", L);
+      sum += L;
+    }
+    RLEIF_CHECK(q.size(0) == 1 && sum == q.size(1), "fused::causal_attention: packed sequences need q [1,N,H,D] with N = ",
+                "the sum of the lengths (", sum, "), got ", q.sizes());
+  }
+  return CausalAttentionFn::apply(q, k, v, lengths);
 }
 
 }  // namespace rleif::model::fused

@@ -15,17 +15,25 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace rleif::model::fused {
 
 // Longest sequence the kernel takes: its per-thread buffers hold 2 x T x T floats (8 MiB at 1024);
 // longer sequences keep SDPA, whose flash kernel tiles the keys.
 constexpr int64_t kMaxAttentionLength = 1024;
 
-// True when causal_attention replaces SDPA for q [B,T,Hq,D]: the fused kernels apply (CPU, fp32,
-// recording gradients) and T <= kMaxAttentionLength. RLEIF_CPU_ATTENTION=sdpa turns it off.
-bool attention_applies(const torch::Tensor& q);
+// True when causal_attention replaces SDPA for q [B,T,Hq,D] (or packed sequences up to `longest`
+// tokens): CPU, fp32, outside inference mode, sequences of at most kMaxAttentionLength. It applies
+// with or without gradients, so a checkpointed layer's forward and its recompute take the same path.
+// RLEIF_CPU_ATTENTION=sdpa turns it off.
+bool attention_applies(const torch::Tensor& q, int64_t longest);
+bool attention_applies(const torch::Tensor& q);  // longest = T
 
 // softmax(q k^T / sqrt(D) + causal mask) v. q [B,T,Hq,D], k, v [B,T,Hkv,D] -> [B,T,Hq,D].
-torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+// lengths: padding-free batches. When given, q, k and v are [1,N,H,D] holding sequences of these
+// lengths back to back (their sum is N); each attends causally within itself only.
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const std::vector<int64_t>& lengths = {});
 
 }  // namespace rleif::model::fused

@@ -1,7 +1,9 @@
 #include "model/transformer.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -104,16 +106,19 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                      const torch::Tensor& positions, const torch::Tensor& mask,
                                      torch::Tensor* cache_k, torch::Tensor* cache_v, const torch::Tensor& rows,
-                                     int64_t kv_len) {
+                                     int64_t kv_len, const std::vector<int64_t>* lengths) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim});     // [B,T,Hq,D]
   auto k = k_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
   auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
-  if (!cache_k && !mask.defined() && fused::attention_applies(q)) {
-    // Training, causal: per-head BLAS products in the projections' layout (model/fused_attention.h).
-    auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v);  // [B,T,Hq,D]
+  const int64_t longest = lengths ? *std::max_element(lengths->begin(), lengths->end()) : T;
+  if (!cache_k && !mask.defined() && fused::attention_applies(q, longest)) {
+    // CPU fp32, causal: per-head register-tiled products in the projections' layout (model/fused_attention.h).
+    auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v,
+                                       lengths ? *lengths : std::vector<int64_t>{});  // [B,T,Hq,D]
     return o_proj(out.view({B, T, n_heads * head_dim}));
   }
+  RLEIF_CHECK(!lengths || mask.defined(), "Attention: packed sequences need the fused kernel or a mask");
   if (fused::applies(q)) {
     q = fused::rope(q, cos, sin).transpose(1, 2);  // [B,Hq,T,D]
     k = fused::rope(k, cos, sin).transpose(1, 2);  // [B,Hkv,T,D]
@@ -173,8 +178,10 @@ namespace {
 // One decoder layer: x [B,T,H] -> [B,T,H].
 torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
                             const torch::Tensor& sin, const torch::Tensor& positions, const torch::Tensor& mask,
-                            torch::Tensor* ck, torch::Tensor* cv, const torch::Tensor& rows, int64_t kv_len) {
-  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, positions, mask, ck, cv, rows, kv_len);
+                            torch::Tensor* ck, torch::Tensor* cv, const torch::Tensor& rows, int64_t kv_len,
+                            const std::vector<int64_t>* lengths) {
+  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, positions, mask, ck, cv, rows, kv_len,
+                                        lengths);
   return h + layer.mlp(layer.post_attention_layernorm(h));
 }
 
@@ -185,18 +192,20 @@ torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, con
 struct LayerInputs {
   torch::Tensor cos, sin, mask;
   DecoderLayerImpl* layer;
+  const std::vector<int64_t>* lengths;  // packed sequences, or nullptr
 };
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const LayerInputs* in) {
-    const auto& [cos, sin, mask, layer] = *in;
+    const auto& [cos, sin, mask, layer, lengths] = *in;
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["lengths"] = lengths ? *lengths : std::vector<int64_t>{};
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
     ctx->saved_data["has_mask"] = mask.defined();
     if (mask.defined()) ctx->saved_data["mask"] = mask;
     ctx->save_for_backward({x});
     torch::NoGradGuard no_grad;
-    return layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0);
+    return layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0, lengths);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
@@ -204,11 +213,12 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
     const auto cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
     const auto mask = ctx->saved_data["has_mask"].toBool() ? ctx->saved_data["mask"].toTensor() : torch::Tensor();
+    const std::vector<int64_t> lengths = ctx->saved_data["lengths"].toIntVector();
     auto x = saved[0].detach().requires_grad_(true);
     torch::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      out = layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0);
+      out = layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0, lengths.empty() ? nullptr : &lengths);
     }
     torch::autograd::backward({out}, {grads[0]});
     return {x.grad(), torch::Tensor()};
@@ -259,19 +269,66 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
     if (any_window) mask_window = position_mask(positions, positions, cfg.sliding_window);
   }
   // With default positions, no cache and no window, mask_full stays undefined: SDPA's is_causal path.
+  return run_layers(x, cos, sin, positions, mask_full, mask_window, cache, rows, kv_len, nullptr);
+}
 
+torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& positions, const torch::Tensor& mask_full,
+                                          const torch::Tensor& mask_window, KvCache* cache, const torch::Tensor& rows,
+                                          int64_t kv_len, const std::vector<int64_t>* lengths) {
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     auto& layer = *layers[l]->as<DecoderLayerImpl>();
     const auto& mask = cfg.window_for_layer(l) > 0 ? mask_window : mask_full;
     if (checkpointing_ && is_training() && !cache && torch::GradMode::is_enabled()) {
-      const LayerInputs in{cos, sin, mask, &layer};
+      const LayerInputs in{cos, sin, mask, &layer, lengths};
       x = CheckpointedLayer::apply(x, &in);
     } else {
       x = layer_forward(layer, x, cos, sin, positions, mask, cache ? &cache->k[l] : nullptr,
-                        cache ? &cache->v[l] : nullptr, rows, kv_len);
+                        cache ? &cache->v[l] : nullptr, rows, kv_len, lengths);
     }
   }
   return norm(x);
+}
+
+bool TransformerImpl::packed_is_fast(int64_t longest) const {
+  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l)
+    if (cfg.window_for_layer(l) > 0) return false;
+  // Under CPU autocast the projections (and so q) are bf16, which the fused kernel does not take.
+  return fused::attention_applies(embed_tokens->weight, longest) && !at::autocast::is_autocast_enabled(at::kCPU);
+}
+
+torch::Tensor TransformerImpl::forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths) {
+  RLEIF_CHECK(ids.dim() == 2 && ids.size(0) == 1, "Transformer::forward_packed: ids must be [1,N], got ", ids.sizes());
+  RLEIF_CHECK(!lengths.empty(), "Transformer::forward_packed: no sequence lengths");
+  std::vector<int64_t> pos, seg;
+  int64_t longest = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    RLEIF_CHECK(lengths[i] >= 1, "Transformer::forward_packed: sequence ", i, " has length ", lengths[i]);
+    longest = std::max(longest, lengths[i]);
+    for (int64_t t = 0; t < lengths[i]; ++t) {
+      pos.push_back(t);
+      seg.push_back(static_cast<int64_t>(i));
+    }
+  }
+  RLEIF_CHECK(static_cast<int64_t>(pos.size()) == ids.size(1), "Transformer::forward_packed: the lengths sum to ",
+              pos.size(), " but ids has ", ids.size(1), " tokens");
+  const auto iopt = ids.options().dtype(torch::kInt64);
+  auto positions = torch::tensor(pos, torch::kInt64).to(iopt.device()).unsqueeze(0);  // [1,N]
+  auto x = embed_tokens(ids);                                                         // [1,N,H]
+  auto [cos, sin] = rope.cos_sin(positions, x.scalar_type());
+  torch::Tensor mask_full, mask_window;
+  if (!packed_is_fast(longest)) {
+    // Keys of the same sequence at earlier positions (and within the window where there is one).
+    auto s = torch::tensor(seg, torch::kInt64).to(iopt.device()).unsqueeze(0);  // [1,N]
+    auto same = (s.unsqueeze(2) == s.unsqueeze(1)).unsqueeze(1);              // [1,1,N,N]
+    mask_full = position_mask(positions, positions, 0).logical_and(same);
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l)
+      if (cfg.window_for_layer(l) > 0) {
+        mask_window = position_mask(positions, positions, cfg.sliding_window).logical_and(same);
+        break;
+      }
+  }
+  return run_layers(x, cos, sin, positions, mask_full, mask_window, nullptr, {}, 0, &lengths);
 }
 
 }  // namespace rleif::model

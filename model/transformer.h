@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "model/config.h"
 
 namespace rleif::model {
@@ -38,10 +40,12 @@ struct RotaryEmbedding {
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg);
   // x [B,T,H], cos/sin [B,T,D], positions [B,T] -> [B,T,H]. With a cache, k/v are written to the
-  // cache rows `rows` [B] at slots `positions`, and attention reads the cache.
+  // cache rows `rows` [B] at slots `positions`, and attention reads the cache. lengths: a padding-free
+  // batch (B = 1, sequences of these lengths back to back); with no mask it takes the fused kernel.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& positions, const torch::Tensor& mask, torch::Tensor* cache_k,
-                        torch::Tensor* cache_v, const torch::Tensor& rows, int64_t kv_len);
+                        torch::Tensor* cache_v, const torch::Tensor& rows, int64_t kv_len,
+                        const std::vector<int64_t>* lengths = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -68,6 +72,14 @@ struct TransformerImpl : torch::nn::Module {
   // cache: optional; rows [B] int64 picks the cache rows (undefined = rows 0..B-1).
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {}, KvCache* cache = nullptr,
                         const torch::Tensor& rows = {});
+  // Padding-free batches: ids [1,N] hold sequences of `lengths` back to back (their sum is N), each
+  // at positions 0..L-1 and attending only within itself -> hidden [1,N,H], equal to running each
+  // sequence alone. No compute goes to padding; on the CPU the fused attention takes the sequences as
+  // they are (packed_is_fast), elsewhere a block-diagonal mask does.
+  torch::Tensor forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths);
+  // True when forward_packed runs without an N x N mask for a longest sequence of `longest`: CPU
+  // fp32 parameters, fused attention on, no sliding-window layers.
+  bool packed_is_fast(int64_t longest) const;
   // Gradient checkpointing of each decoder layer during training (recompute in backward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
@@ -78,6 +90,10 @@ struct TransformerImpl : torch::nn::Module {
   RotaryEmbedding rope;
 
  private:
+  torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
+                           const torch::Tensor& positions, const torch::Tensor& mask_full,
+                           const torch::Tensor& mask_window, KvCache* cache, const torch::Tensor& rows, int64_t kv_len,
+                           const std::vector<int64_t>* lengths);
   bool checkpointing_ = false;
 };
 TORCH_MODULE(Transformer);

@@ -1,5 +1,6 @@
 #include "train/sft.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/fs.h"
@@ -130,6 +131,16 @@ torch::Tensor SftTask::masked_lm_loss(model::CausalLM& m, const torch::Tensor& h
 }
 
 torch::Tensor SftTask::batch_loss(model::CausalLM& m, const SftBatch& b, const torch::Device& device) {
+  const int64_t B = b.ids.size(0), T = b.ids.size(1);
+  if (B > 1 && static_cast<int64_t>(b.lengths.size()) == B && device.is_cpu() &&
+      *std::min_element(b.lengths.begin(), b.lengths.end()) < T &&
+      m->model->packed_is_fast(*std::max_element(b.lengths.begin(), b.lengths.end()))) {
+    // Right padding removed: rows back to back in one row of b.n_tokens.
+    auto valid = torch::arange(T).unsqueeze(0) < torch::tensor(b.lengths).unsqueeze(1);  // [B,T]
+    auto ids = b.ids.masked_select(valid).unsqueeze(0);                                 // [1,N]
+    auto targets = b.targets.masked_select(valid).unsqueeze(0);                         // [1,N]
+    return masked_lm_loss(m, m->model->forward_packed(ids, b.lengths), targets);
+  }
   torch::Tensor hidden = m->model->forward(b.ids.to(device));  // [B,T,H]
   return masked_lm_loss(m, hidden, b.targets.to(device));
 }

@@ -78,7 +78,9 @@ class SftTask : public TrainTask {
   torch::Tensor loss(int64_t index, json& metrics) override;
   json evaluate() override;
 
-  // Sum of response-token NLL of a batch (the SFT loss before normalisation).
+  // Sum of response-token NLL of a batch (the SFT loss before normalisation). Where the model runs
+  // padding-free sequences without a mask (model::TransformerImpl::packed_is_fast: CPU fp32), the
+  // rows go through as one packed row with their padding removed; the result is the padded batch's.
   static torch::Tensor batch_loss(model::CausalLM& m, const SftBatch& b, const torch::Device& device);
   // The loss head alone: hidden [B,T,H], targets [B,T] (-100 = no loss) -> sum of NLL (fp32 []).
   // Only positions with a target go through lm_head; the prompt's logits are never computed.

@@ -271,6 +271,7 @@ SftBatch SftBatcher::batch(int64_t i) const {
     // Position t predicts token t+1.
     for (int64_t t = 0; t + 1 < L; ++t)
       if (row.target[static_cast<size_t>(t + 1)]) tg[bi][t] = row.ids[static_cast<size_t>(t + 1)];
+    b.lengths.push_back(L);
     b.n_targets += row.n_targets;
     b.n_tokens += L;
   }

@@ -110,6 +110,7 @@ struct SftBatch {
   // Positions are 0..T-1 in every row (packed rows too), so the model takes its causal fast path.
   torch::Tensor ids;        // [B,T] int64, right-padded with pad_id
   torch::Tensor targets;    // [B,T] int64: the next token where it is a loss target, else -100
+  std::vector<int64_t> lengths;  // [B] real tokens of each row
   int64_t n_targets = 0;
   int64_t n_tokens = 0;     // real (non-pad) tokens
 };

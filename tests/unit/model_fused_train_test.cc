@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "core/error.h"
 #include "model/causal_lm.h"
 #include "model/cpu_simd.h"
 #include "model/fused_attention.h"
@@ -121,6 +122,37 @@ TEST(FusedTrain, CausalAttentionValuesAndGradients) {
   }
 }
 
+// Packed sequences (padding-free batches): each sequence attends only within itself, as if alone.
+TEST(FusedTrain, CausalAttentionOnPackedSequencesEqualsEachSequenceAlone) {
+  const std::vector<int64_t> lengths{1, 7, 33, 14, 2};  // N = 57
+  const int64_t N = 57, Hq = 4, Hkv = 2, D = 16;
+  for (const bool avx2 : {true, false}) {
+    SCOPED_TRACE(::testing::Message() << "avx2 " << avx2);
+    const bool prev = model::simd::set_avx2_enabled(avx2 && model::simd::cpu_has_avx2());
+    torch::manual_seed(11);
+    auto q = (torch::randn({1, N, Hq, D}, torch::kFloat64) * 2).requires_grad_(true);
+    auto k = (torch::randn({1, N, Hkv, D}, torch::kFloat64) * 2).requires_grad_(true);
+    auto v = torch::randn({1, N, Hkv, D}, torch::kFloat64).requires_grad_(true);
+    auto each_alone = [&](auto& x) {
+      std::vector<torch::Tensor> outs;
+      int64_t start = 0;
+      for (int64_t L : lengths) {
+        outs.push_back(attention_reference(x[0].narrow(1, start, L), x[1].narrow(1, start, L), x[2].narrow(1, start, L)));
+        start += L;
+      }
+      return torch::cat(outs, 1);
+    };
+    check({q, k, v}, [&](auto& x) { return fused::causal_attention(x[0], x[1], x[2], lengths); }, each_alone, 2e-5);
+    model::simd::set_avx2_enabled(prev);
+  }
+  auto q = torch::randn({1, 10, 2, 8}), k = torch::randn({1, 10, 2, 8});
+  EXPECT_THROW(fused::causal_attention(q, k, k, {4, 5}), Error);     // lengths sum to 9, not 10
+  EXPECT_THROW(fused::causal_attention(q, k, k, {10, 0}), Error);    // an empty sequence
+  EXPECT_THROW(fused::causal_attention(torch::randn({2, 5, 2, 8}), torch::randn({2, 5, 2, 8}),
+                                       torch::randn({2, 5, 2, 8}), {5, 5}),
+               Error);  // packed sequences come as one row
+}
+
 TEST(FusedTrain, CausalAttentionDoesNotDependOnTheThreadCount) {
   torch::manual_seed(7);
   auto q = torch::randn({3, 50, 4, 32}), k = torch::randn({3, 50, 2, 32}), v = torch::randn({3, 50, 2, 32});
@@ -157,9 +189,14 @@ TEST(FusedTrain, AppliesOnlyToCpuFp32WhileRecordingGradients) {
   EXPECT_FALSE(fused::applies(x.to(torch::kFloat64)));
   EXPECT_FALSE(fused::applies(x.to(torch::kBFloat16)));
   {
+    // The attention kernel runs without gradients too: a checkpointed layer's forward (no grad)
+    // and its recompute (grad) must take the same path.
     torch::NoGradGuard g;
     EXPECT_FALSE(fused::applies(x));
+    EXPECT_TRUE(fused::attention_applies(x));
   }
+  EXPECT_TRUE(fused::attention_applies(x, fused::kMaxAttentionLength));
+  EXPECT_FALSE(fused::attention_applies(x, fused::kMaxAttentionLength + 1));
   {
     c10::InferenceMode g;
     EXPECT_FALSE(fused::applies(x));
@@ -200,6 +237,51 @@ TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {
   auto g64 = m64->named_parameters();
   for (auto& p : m32->named_parameters())
     EXPECT_LT(max_rel(p.value().grad(), g64[p.key()].grad()), 1e-4) << p.key();
+}
+
+// Transformer::forward_packed: hidden states of sequences laid back to back equal each sequence's
+// own forward, through the fused kernel (fp32) and through the block-diagonal mask (fp64, where the
+// kernel does not apply), with gradients, and with gradient checkpointing.
+TEST(FusedTrain, PackedForwardEqualsEachSequenceAlone) {
+  ModelConfig cfg = ModelConfig::from_json(
+      nlohmann::json{{"model_type", "llama"}, {"vocab_size", 50}, {"hidden_size", 32}, {"intermediate_size", 48},
+                     {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                     {"max_position_embeddings", 64}},
+      "test");
+  const std::vector<int64_t> lengths{9, 1, 17, 4};
+  torch::manual_seed(5);
+  auto ids = torch::randint(0, 50, {1, 31}, torch::kInt64);
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    for (const bool ckpt : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " checkpointing " << ckpt);
+      torch::manual_seed(4);
+      CausalLM m(cfg);
+      m->to(dtype);
+      m->train();
+      m->model->set_gradient_checkpointing(ckpt);
+      EXPECT_EQ(m->model->packed_is_fast(17), dtype == torch::kFloat32);
+      auto up = torch::randn({1, 31, 32}, dtype);
+      auto packed = m->model->forward_packed(ids, lengths);  // [1,31,32]
+      (packed * up).sum().backward();
+      std::vector<torch::Tensor> g_packed;
+      for (auto& p : m->model->parameters()) g_packed.push_back(p.grad().clone()), p.mutable_grad().zero_();
+      std::vector<torch::Tensor> alone;
+      int64_t start = 0;
+      for (int64_t L : lengths) {
+        auto h = m->model->forward(ids.narrow(1, start, L));  // [1,L,32]
+        (h * up.narrow(1, start, L)).sum().backward();
+        alone.push_back(h.detach());
+        start += L;
+      }
+      const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+      EXPECT_LT(max_rel(packed.detach(), torch::cat(alone, 1)), tol);
+      size_t i = 0;
+      for (auto& p : m->model->named_parameters()) EXPECT_LT(max_rel(g_packed[i++], p.value().grad()), tol * 10) << p.key();
+    }
+  }
+  CausalLM m(cfg);
+  EXPECT_THROW(m->model->forward_packed(ids, {9, 1, 17}), Error);  // 27 tokens, not 31
+  EXPECT_THROW(m->model->forward_packed(ids.view({31, 1}), {31}), Error);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // head (zero gradient on prompt positions), and clear errors for malformed records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <numeric>
 #include <set>
@@ -154,6 +155,39 @@ TEST_F(SftData, GradientCheckpointingGivesTheSameGradients) {
     grads.push_back(g);
   }
   for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(torch::allclose(grads[0][i], grads[1][i], 1e-5, 1e-6)) << i;
+}
+
+// On the CPU batch_loss drops the padding and runs the rows packed; loss and gradients are those of
+// the padded batch through the plain forward.
+TEST_F(SftData, PaddingFreeBatchLossEqualsThePaddedBatch) {
+  json cfg{{"model_type", "llama"}, {"vocab_size", tok_->vocab_size()}, {"hidden_size", 32},
+           {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+           {"num_key_value_heads", 2}, {"max_position_embeddings", 256}};
+  auto path = write("pf.jsonl", {record(kPrompt, kResponse), record("Ben has 5 marbles.", "The answer is: 5"),
+                                 record("Cy has 3 cats.", "3 + 0 = 3\nThe answer is: 3")});
+  SftDataset ds = load_sft_data(path, *tok_, 2, SftDataOptions{});
+  SftBatch b = SftBatcher(ds, 3, Batching::random, 512, 1, 0, 1).batch(0);
+  ASSERT_EQ(b.lengths.size(), 3u);
+  ASSERT_LT(*std::min_element(b.lengths.begin(), b.lengths.end()), b.ids.size(1)) << "the batch must have padding";
+  torch::manual_seed(0);
+  model::CausalLM m(model::ModelConfig::from_json(cfg, "test"));
+  init_fresh_weights(m);
+  m->train();
+  ASSERT_TRUE(m->model->packed_is_fast(b.ids.size(1)));
+  auto grads = [&](const torch::Tensor& loss) {
+    loss.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone()), p.mutable_grad().zero_();
+    return g;
+  };
+  torch::Tensor packed = SftTask::batch_loss(m, b, torch::kCPU);
+  const double packed_value = packed.item<double>();
+  auto g_packed = grads(packed);
+  torch::Tensor padded = SftTask::masked_lm_loss(m, m->model->forward(b.ids), b.targets);
+  EXPECT_NEAR(packed_value, padded.item<double>(), 1e-4 * std::abs(packed_value));
+  auto g_padded = grads(padded);
+  for (size_t i = 0; i < g_packed.size(); ++i)
+    EXPECT_TRUE(torch::allclose(g_packed[i], g_padded[i], 1e-4, 1e-6)) << "parameter " << i;
 }
 
 TEST_F(SftData, ModelDirectoryRecordsItsPromptTemplate) {
