@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include <iostream>
 
 #include "core/fs.h"
+#include "core/memory.h"
 #include "model/hf_io.h"
 #include "tests/test_util.h"
 #include "train/optim.h"
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "sft (loss on responses) | lm (loss on every token)");
   app.add_option("--python", python, "python with torch + transformers");
   CLI11_PARSE(app, argc, argv);
+  retain_freed_memory();  // as the rleif binary does (core/memory.h)
   try {
     at::set_num_threads(static_cast<int>(threads));
     torch::manual_seed(0);
@@ -166,7 +169,7 @@ int main(int argc, char** argv) {
     RLEIF_CHECK(batcher.size() >= steps + warmup, "not enough data for ", steps + warmup, " batches");
     std::vector<train::SftBatch> batches;
     train::NamedTensors for_python;
-    double tokens_total = 0, targets_total = 0, t_total = 0;
+    double tokens_total = 0, targets_total = 0, t_total = 0, padded_total = 0;
     for (int64_t i = 0; i < steps + warmup; ++i) {
       batches.push_back(batcher.batch(i));
       const auto& b = batches.back();
@@ -179,6 +182,7 @@ int main(int argc, char** argv) {
         tokens_total += static_cast<double>(b.n_tokens);
         targets_total += static_cast<double>(b.n_targets);
         t_total += static_cast<double>(b.ids.size(1));
+        padded_total += static_cast<double>(b.ids.numel());
       }
     }
     train::save_tensors(tmp + "/batches.safetensors", for_python);
@@ -194,9 +198,11 @@ int main(int argc, char** argv) {
     Reference ref({python, test::source_dir() + "/bench/train_throughput.py", "--model", tmp + "/model", "--batches",
                    tmp + "/batches.safetensors", "--threads", std::to_string(threads)});
     std::vector<double> rl_s, rl_fwd, rl_bwd, rl_opt, py_s, py_fwd, py_bwd, py_opt, ratios;
-    double first_loss = 0, py_first_loss = 0;
+    double first_loss = 0, py_first_loss = 0, rl_faults = 0, py_faults = 0;
     for (int64_t i = 0; i < steps + warmup; ++i) {
       const auto& b = batches[static_cast<size_t>(i)];
+      struct rusage ru0, ru1;
+      getrusage(RUSAGE_SELF, &ru0);
       double t0 = now_s();
       torch::Tensor loss = train::SftTask::batch_loss(m, b, torch::kCPU) / static_cast<double>(b.n_targets);
       double t1 = now_s();
@@ -206,6 +212,7 @@ int main(int argc, char** argv) {
       opt.step(ao.lr);
       opt.zero_grad();
       double t3 = now_s();
+      getrusage(RUSAGE_SELF, &ru1);
       json py = ref.step(i);
       if (i == 0) first_loss = loss.item<double>(), py_first_loss = py["loss"].get<double>();
       if (i >= warmup) {
@@ -218,6 +225,8 @@ int main(int argc, char** argv) {
         py_bwd.push_back(py["bwd_s"].get<double>());
         py_opt.push_back(py["opt_s"].get<double>());
         ratios.push_back(py_s.back() / rl_s.back());
+        rl_faults += static_cast<double>(ru1.ru_minflt - ru0.ru_minflt);
+        py_faults += py.value("minflt", 0.0);
       }
     }
 
@@ -233,6 +242,7 @@ int main(int argc, char** argv) {
     std::printf("model %s: %.2fM parameters, %lld threads, mode %s, batch %lld, mean %.0f tokens/step (%.0f%% targets)\n",
                 model_config.c_str(), static_cast<double>(n_params) / 1e6, static_cast<long long>(threads), mode.c_str(),
                 static_cast<long long>(batch), mean_tokens, 100.0 * targets_total / tokens_total);
+    std::printf("padding: %.1f%% of the [B,T] batch positions\n", 100.0 * (1.0 - tokens_total / padded_total));
     std::printf("first-step loss: rleif %.6f, transformers %.6f (same weights and batch)\n", first_loss, py_first_loss);
     std::printf("sgemm peak (fp32, %lld threads): %.1f GFLOP/s\n", static_cast<long long>(threads), peak);
     std::printf("rleif        : %9.0f tokens/s  median step %.3f s  %.1f GFLOP/s  MFU %.1f%%\n", rl_tps, median(rl_s),
@@ -244,6 +254,8 @@ int main(int argc, char** argv) {
     };
     split("rleif        ", median(rl_fwd), median(rl_bwd), median(rl_opt));
     split("pytorch eager", median(py_fwd), median(py_bwd), median(py_opt));
+    std::printf("page faults per step (mean): rleif %.0f, pytorch eager %.0f\n", rl_faults / static_cast<double>(steps),
+                py_faults / static_cast<double>(steps));
     auto sorted = ratios;
     std::sort(sorted.begin(), sorted.end());
     std::printf("ratio rleif / pytorch: %.2fx (median of %zu per-step ratios, steps interleaved; range %.2f-%.2f)\n",

@@ -13,6 +13,7 @@ at 1.0, AdamW step, zero_grad, exactly what a Hugging Face Trainer step does on 
 """
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -38,6 +39,7 @@ def main():
     for line in sys.stdin:
         i = int(line)
         ids, labels = data[f"ids/{i}"], data[f"labels/{i}"]
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=labels).loss
         t1 = time.perf_counter()
@@ -47,8 +49,9 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
         t3 = time.perf_counter()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         print(json.dumps({"i": i, "step_s": t3 - t0, "fwd_s": t1 - t0, "bwd_s": t2 - t1, "opt_s": t3 - t2,
-                          "loss": float(loss)}), flush=True)
+                          "minflt": faults, "loss": float(loss.detach())}), flush=True)
 
 
 if __name__ == "__main__":

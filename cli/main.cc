@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/memory.h"
 
 namespace rleif::cli {
 
@@ -25,6 +26,7 @@ void ConfigArgs::add_to(CLI::App& app) {
 
 int main(int argc, char** argv) {
   using namespace rleif::cli;
+  rleif::retain_freed_memory();
   CLI::App app{"rleif: native toolkit for WizardMath's Reinforced Evol-Instruct (evol, IRM/PRM, PPO, best-of-n)"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("rleif ") + RLEIF_VERSION);
