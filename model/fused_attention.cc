@@ -351,8 +351,6 @@ bool attention_applies(const torch::Tensor& q, int64_t longest) {
          longest <= kMaxAttentionLength;
 }
 
-bool attention_applies(const torch::Tensor& q) { return attention_applies(q, q.dim() == 4 ? q.size(1) : 0); }
-
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const std::vector<int64_t>& lengths) {
   RLEIF_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes(), "fused::causal_attention: q ", q.sizes(),

@@ -23,12 +23,11 @@ namespace rleif::model::fused {
 // longer sequences keep SDPA, whose flash kernel tiles the keys.
 constexpr int64_t kMaxAttentionLength = 1024;
 
-// True when causal_attention replaces SDPA for q [B,T,Hq,D] (or packed sequences up to `longest`
-// tokens): CPU, fp32, outside inference mode, sequences of at most kMaxAttentionLength. It applies
-// with or without gradients, so a checkpointed layer's forward and its recompute take the same path.
-// RLEIF_CPU_ATTENTION=sdpa turns it off.
+// True when causal_attention replaces SDPA for q whose longest sequence has `longest` tokens (T of
+// [B,T,Hq,D], or the longest of packed sequences): CPU, fp32, outside inference mode, at most
+// kMaxAttentionLength. It applies with or without gradients, so a checkpointed layer's forward and
+// its recompute take the same path. RLEIF_CPU_ATTENTION=sdpa turns it off.
 bool attention_applies(const torch::Tensor& q, int64_t longest);
-bool attention_applies(const torch::Tensor& q);  // longest = T
 
 // softmax(q k^T / sqrt(D) + causal mask) v. q [B,T,Hq,D], k, v [B,T,Hkv,D] -> [B,T,Hq,D].
 // lengths: padding-free batches. When given, q, k and v are [1,N,H,D] holding sequences of these

@@ -114,8 +114,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const int64_t longest = lengths ? *std::max_element(lengths->begin(), lengths->end()) : T;
   if (!cache_k && !mask.defined() && fused::attention_applies(q, longest)) {
     // CPU fp32, causal: per-head register-tiled products in the projections' layout (model/fused_attention.h).
+    static const std::vector<int64_t> rows_of_t;  // no lengths: B rows of T
     auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v,
-                                       lengths ? *lengths : std::vector<int64_t>{});  // [B,T,Hq,D]
+                                       lengths ? *lengths : rows_of_t);  // [B,T,Hq,D]
     return o_proj(out.view({B, T, n_heads * head_dim}));
   }
   RLEIF_CHECK(!lengths || mask.defined(), "Attention: packed sequences need the fused kernel or a mask");

@@ -193,16 +193,16 @@ TEST(FusedTrain, AppliesOnlyToCpuFp32WhileRecordingGradients) {
     // and its recompute (grad) must take the same path.
     torch::NoGradGuard g;
     EXPECT_FALSE(fused::applies(x));
-    EXPECT_TRUE(fused::attention_applies(x));
+    EXPECT_TRUE(fused::attention_applies(x, 2));
   }
   EXPECT_TRUE(fused::attention_applies(x, fused::kMaxAttentionLength));
   EXPECT_FALSE(fused::attention_applies(x, fused::kMaxAttentionLength + 1));
   {
     c10::InferenceMode g;
     EXPECT_FALSE(fused::applies(x));
-    EXPECT_FALSE(fused::attention_applies(x));
+    EXPECT_FALSE(fused::attention_applies(x, 2));
   }
-  EXPECT_FALSE(fused::attention_applies(x.to(torch::kFloat64)));
+  EXPECT_FALSE(fused::attention_applies(x.to(torch::kFloat64), 2));
 }
 
 TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {
