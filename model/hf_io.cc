@@ -139,8 +139,17 @@ CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts) {
   return m;
 }
 
-ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts, bool allow_new_head) {
+ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts, bool allow_new_head, int64_t num_labels) {
   ModelConfig cfg = ModelConfig::load(dir);
+  bool classifier = false;
+  for (auto& a : cfg.architectures)
+    classifier = classifier || a.find("ForSequenceClassification") != std::string::npos ||
+                 a.find("ForTokenClassification") != std::string::npos;
+  if (num_labels > 0 && cfg.num_labels != num_labels) {
+    RLEIF_CHECK(allow_new_head && !classifier, dir, "/config.json: the score head has ", cfg.num_labels,
+                " labels but ", num_labels, " are needed; start from the policy (a CausalLM directory) for a fresh head");
+    cfg.num_labels = num_labels;
+  }
   ScoreModel m(cfg);
   std::set<std::string> optional, missing;
   if (allow_new_head) optional.insert("score.weight");
@@ -159,8 +168,13 @@ void save_causal_lm(CausalLM& m, const std::string& dir, const std::string& toke
 }
 
 void save_score_model(ScoreModel& m, const std::string& dir, const std::string& tokenizer_from,
-                      torch::ScalarType dtype) {
-  save_module(*m, m->cfg, arch_prefix(m->cfg) + "ForSequenceClassification", dir, tokenizer_from, dtype);
+                      torch::ScalarType dtype, bool token_classification) {
+  ModelConfig cfg = m->cfg;
+  if (!cfg.raw.is_object()) cfg.raw = json::object();
+  if (token_classification) cfg.raw["token_classification_bias"] = false;
+  else cfg.raw.erase("token_classification_bias");
+  save_module(*m, cfg, arch_prefix(cfg) + (token_classification ? "ForTokenClassification" : "ForSequenceClassification"),
+              dir, tokenizer_from, dtype);
 }
 
 }  // namespace rleif::model

@@ -14,16 +14,21 @@ struct LoadOptions {
 };
 
 CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts = {});
-// Loads a LlamaForSequenceClassification directory; with allow_new_head, a CausalLM directory is
-// accepted too and the score head is initialised fresh (seeded by the caller's torch::manual_seed).
-ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts = {}, bool allow_new_head = false);
+// Loads a LlamaForSequenceClassification / LlamaForTokenClassification directory; with allow_new_head,
+// a CausalLM directory is accepted too and the score head is initialised fresh (seeded by the caller's
+// torch::manual_seed). num_labels > 0 is the head width wanted: a stored head of another width is an
+// error, a fresh head gets this width.
+ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts = {}, bool allow_new_head = false,
+                            int64_t num_labels = 0);
 
 // Writes config.json + model.safetensors (+ tokenizer files copied from `tokenizer_from`, if given)
 // into `dir` atomically (a temporary directory renamed into place). dtype: stored dtype.
 void save_causal_lm(CausalLM& m, const std::string& dir, const std::string& tokenizer_from = "",
                     torch::ScalarType dtype = torch::kFloat32);
+// token_classification: written as LlamaForTokenClassification (a score per token, e.g. a PRM) with
+// token_classification_bias=false, the bias-free head rleif trains; else LlamaForSequenceClassification.
 void save_score_model(ScoreModel& m, const std::string& dir, const std::string& tokenizer_from = "",
-                      torch::ScalarType dtype = torch::kFloat32);
+                      torch::ScalarType dtype = torch::kFloat32, bool token_classification = false);
 
 // Parses "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
 torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where);

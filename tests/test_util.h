@@ -27,6 +27,11 @@ struct CommandResult {
 // Runs `argv` (no shell), capturing stdout+stderr; timeout_s kills it with SIGKILL.
 CommandResult run_command(const std::vector<std::string>& argv, double timeout_s = 600);
 
+// Starts `argv` (no shell) with stdout/stderr to /dev/null and returns its pid (kill/waitpid it).
+int spawn_quiet(const std::vector<std::string>& argv);
+// Waits until `path` exists; false after timeout_s.
+bool wait_for_path(const std::string& path, double timeout_s = 300);
+
 // Skips the current test (GTEST_SKIP) with a reason when a path is missing.
 #define RLEIF_REQUIRE_PATH(p)                                                \
   do {                                                                       \

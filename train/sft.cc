@@ -70,9 +70,11 @@ SftTask::SftTask(const SftConfig& cfg) : cfg_(cfg) {
 
 SftTask::~SftTask() = default;
 
-void init_fresh_weights(model::CausalLM& m, double std) {
+void init_fresh_weights(model::CausalLM& m, double std) { init_fresh_weights(*m, std); }
+
+void init_fresh_weights(torch::nn::Module& m, double std) {
   torch::NoGradGuard ng;
-  for (auto& item : m->named_parameters()) {
+  for (auto& item : m.named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor p = item.value();
     if (p.dim() >= 2) p.normal_(0.0, std);

@@ -104,6 +104,8 @@ class SftTask : public TrainTask {
 // Hugging Face Llama's _init_weights for a model trained from scratch: N(0, std) for linear and
 // embedding weights, zero biases, unit norm weights (uses torch's seeded generator).
 void init_fresh_weights(model::CausalLM& m, double std = 0.02);
+// The same rule for any module (a ScoreModel trained from scratch).
+void init_fresh_weights(torch::nn::Module& m, double std = 0.02);
 
 // Runs `rleif sft`: returns the trainer's result (interrupted runs resume with the same command).
 TrainResult run_sft(const SftConfig& cfg, const std::string& config_yaml);

@@ -106,29 +106,8 @@ TEST_F(SftCli, TrainsWritesAModelMetricsAndEvaluates) {
   EXPECT_NE(cfg.find("max_steps: 10"), std::string::npos) << cfg;
 }
 
-pid_t spawn(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-bool wait_for(const std::string& path, double timeout_s = 300) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (path_exists(path)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
-}
+using test::spawn_quiet;
+using test::wait_for_path;
 
 TEST_F(SftCli, SigkillAndResumeEndWithBitwiseSameWeights) {
   const int steps = 40;
@@ -138,8 +117,8 @@ TEST_F(SftCli, SigkillAndResumeEndWithBitwiseSameWeights) {
   for (int kill_at : {7, 23}) {
     SCOPED_TRACE("killed after checkpoint " + std::to_string(kill_at));
     const std::string out = test::temp_dir("sft_killed");
-    pid_t pid = spawn(sft(out, steps));
-    ASSERT_TRUE(wait_for(out + "/checkpoints/checkpoint-" + std::to_string(kill_at)));
+    pid_t pid = spawn_quiet(sft(out, steps));
+    ASSERT_TRUE(wait_for_path(out + "/checkpoints/checkpoint-" + std::to_string(kill_at)));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -161,8 +140,8 @@ TEST_F(SftCli, SigkillAndResumeEndWithBitwiseSameWeights) {
 
 TEST_F(SftCli, SigintSavesAndExits130ThenResumes) {
   const std::string out = test::temp_dir("sft_sigint");
-  pid_t pid = spawn(sft(out, 200));
-  ASSERT_TRUE(wait_for(out + "/checkpoints/checkpoint-3"));
+  pid_t pid = spawn_quiet(sft(out, 200));
+  ASSERT_TRUE(wait_for_path(out + "/checkpoints/checkpoint-3"));
   ::kill(pid, SIGINT);
   int status = 0;
   ::waitpid(pid, &status, 0);

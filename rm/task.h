@@ -1,0 +1,98 @@
+// `rleif rm train`: a reward model (IRM, PRM, ORM or pairwise) trained on the shared Trainer
+// (checkpoints, exact resume, eval every N steps, metrics.jsonl), saved in the Hugging Face layout
+// (LlamaForSequenceClassification for IRM/ORM/pairwise, LlamaForTokenClassification with two labels
+// for a PRM) with rleif_rm.json recording the kind and the encoding, so scoring encodes as training did.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "model/score_model.h"
+#include "model/tokenizer.h"
+#include "rm/dataset.h"
+#include "rm/evaluate.h"
+#include "rm/losses.h"
+#include "train/trainer.h"
+
+namespace rleif::rm {
+
+struct RmModelOptions {
+  std::string path;       // the policy (CausalLM dir: a fresh score head) or a reward model to continue
+  std::string config;     // config.json of a model trained from scratch (instead of path)
+  std::string tokenizer;  // tokenizer.json or its directory; default: the one in path
+
+  template <class V>
+  void visit(V& v) {
+    v.field("path", path, "start from this model dir: a policy (fresh score head; InstructGPT inits the RM from the SFT model) or a reward model");
+    v.field("config", config, "config.json of a fresh model trained from scratch (instead of model.path)");
+    v.field("tokenizer", tokenizer, "tokenizer.json or its directory; default: the one in model.path");
+  }
+  void validate() const;
+};
+
+struct RmConfig {
+  RmModelOptions model;
+  RmDataOptions data;
+  EncodeOptions encode;
+  RankLossOptions loss;
+  train::AdamWOptions optim;
+  train::ScheduleOptions schedule;
+  train::TrainerOptions train;
+  RmEvalOptions eval;
+
+  template <class V>
+  void visit(V& v) {
+    v.section("model", model, "the model to start from and its tokenizer");
+    v.section("data", data, "training and held-out data");
+    v.section("encode", encode, "how records become token ids (also used when scoring)");
+    v.section("loss", loss, "IRM / pairwise ranking loss");
+    v.section("optim", optim, "AdamW");
+    v.section("schedule", schedule, "learning-rate schedule");
+    v.section("train", train, "the training loop");
+    v.section("eval", eval, "held-out evaluation");
+  }
+};
+
+// What rleif_rm.json holds: enough to encode inputs exactly as in training.
+struct RmInfo {
+  RmKind kind = RmKind::prm;
+  EncodeOptions encode;
+  json to_json() const;
+  static RmInfo load(const std::string& model_dir);  // errors name the file and how to fix it
+};
+
+class RmTask : public train::TrainTask {
+ public:
+  explicit RmTask(const RmConfig& cfg);
+  ~RmTask() override;
+
+  void init_model(const std::string& checkpoint_dir, const torch::Device& device) override;
+  torch::nn::Module& module() override;
+  void save_model(const std::string& dir) override;
+  void set_gradient_checkpointing(bool on) override;
+  int64_t epoch_size() const override;
+  void start_epoch(int64_t epoch, uint64_t seed) override;
+  train::MicroBatchInfo info(int64_t index) const override;
+  torch::Tensor loss(int64_t index, json& metrics) override;
+  json evaluate() override;
+
+  const RmDataset& train_data() const { return train_; }
+  const RmDataset& eval_data() const { return eval_; }
+  model::ScoreModel& model() { return model_; }
+
+ private:
+  std::vector<size_t> batch_units(int64_t index) const;
+
+  RmConfig cfg_;
+  std::unique_ptr<Tokenizer> tok_;
+  std::string tokenizer_dir_;
+  int32_t eos_id_ = -1;
+  RmDataset train_, eval_;
+  std::vector<int64_t> order_;
+  model::ScoreModel model_{nullptr};
+  torch::Device device_{torch::kCPU};
+};
+
+// Writes the resolved config and data counts next to the run, then trains (resumes with the same command).
+train::TrainResult run_rm_train(const RmConfig& cfg, const std::string& config_yaml);
+
+}  // namespace rleif::rm

@@ -1,0 +1,98 @@
+// Reward models written by rleif load in transformers (LlamaForTokenClassification for a PRM,
+// LlamaForSequenceClassification for an ORM / IRM) and score the same sequences within 1e-4:
+// scripts/fixtures/rm_hf_scores.py runs transformers on a right-padded batch with an attention mask,
+// so the sequence score is transformers' own pooling at the last real token.
+#include <gtest/gtest.h>
+
+#include "core/fs.h"
+#include "rm/scorer.h"
+#include "rm/task.h"
+#include "tests/rm_util.h"
+#include "tests/test_util.h"
+
+namespace rleif::rm {
+namespace {
+
+class RmParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::temp_dir("rmparity");
+    tok_path_ = test::write_math_tokenizer(dir_);
+    cfg_path_ = test::write_tiny_config(dir_);
+  }
+  std::string train(RmKind kind, const std::string& data) {
+    RmConfig c;
+    c.model.config = cfg_path_;
+    c.model.tokenizer = tok_path_;
+    c.data.kind = kind;
+    c.data.train = data;
+    c.encode.prompt_template = train::PromptTemplate::alpaca;
+    c.optim.lr = 3e-3;
+    c.train.output_dir = dir_ + "/" + enum_name(kind);
+    c.train.max_steps = 8;
+    c.train.batch_size = 8;
+    c.train.threads = 1;
+    c.train.log_every_s = 1000;
+    auto r = run_rm_train(c, "cfg");
+    EXPECT_EQ(r.status, train::TrainStatus::completed);
+    return r.model_dir;
+  }
+  // transformers' scores for the sequences rleif encodes.
+  json reference(const std::string& model_dir, const std::vector<Encoded>& seqs) {
+    json in = json::array();
+    for (auto& s : seqs) in.push_back(json{{"ids", s.ids}, {"ends", s.ends}});
+    write_file_atomic(dir_ + "/seqs.json", in.dump());
+    auto r = test::run_command({test::python_bin(), test::source_dir() + "/scripts/fixtures/rm_hf_scores.py", "--model",
+                                model_dir, "--input", dir_ + "/seqs.json", "--out", dir_ + "/ref.json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return json::parse(read_file(dir_ + "/ref.json"));
+  }
+  std::string dir_, tok_path_, cfg_path_;
+};
+
+TEST_F(RmParity, PrmStepScoresEqualTransformersTokenClassification) {
+  auto recs = test::math_prm_records(24, 21);
+  const std::string model_dir = train(RmKind::prm, test::write_records(dir_ + "/prm.jsonl", recs));
+  Scorer scorer(model_dir);
+  ASSERT_EQ(scorer.kind(), RmKind::prm);
+  std::vector<std::pair<std::string, std::vector<std::string>>> items;
+  std::vector<Encoded> seqs;
+  for (int i = 0; i < 6; ++i) {
+    auto& r = recs[static_cast<size_t>(i)];
+    items.emplace_back(r["prompt"], r["steps"].get<std::vector<std::string>>());
+    seqs.push_back(scorer.encoder().prompt_steps(items.back().first, items.back().second, "t"));
+  }
+  auto got = scorer.score_steps(items);
+  json ref = reference(model_dir, seqs);
+  ASSERT_EQ(ref["architecture"], "LlamaForTokenClassification");
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto want = ref["scores"][i]["steps"].get<std::vector<double>>();
+    ASSERT_EQ(got[i].steps.size(), want.size());
+    for (size_t s = 0; s < want.size(); ++s) EXPECT_NEAR(got[i].steps[s], want[s], 1e-4) << "solution " << i << " step " << s;
+  }
+}
+
+TEST_F(RmParity, OrmScoreEqualsTransformersSequenceClassificationAtTheLastRealToken) {
+  std::vector<json> orm;
+  for (auto& r : test::math_prm_records(24, 23)) {
+    std::string resp;
+    for (auto& s : r["steps"]) resp += s.get<std::string>() + "\n";
+    orm.push_back(json{{"prompt", r["prompt"]}, {"response", resp}, {"label", r["labels"].back()}});
+  }
+  const std::string model_dir = train(RmKind::orm, test::write_records(dir_ + "/orm.jsonl", orm));
+  Scorer scorer(model_dir);
+  std::vector<std::pair<std::string, std::string>> items;
+  std::vector<Encoded> seqs;
+  for (int i = 0; i < 6; ++i) {  // different lengths: the batch is right-padded on the transformers side
+    items.emplace_back(orm[static_cast<size_t>(i)]["prompt"], orm[static_cast<size_t>(i)]["response"]);
+    seqs.push_back(scorer.encoder().prompt_response(items.back().first, items.back().second, "t"));
+  }
+  auto got = scorer.score(items);
+  json ref = reference(model_dir, seqs);
+  ASSERT_EQ(ref["architecture"], "LlamaForSequenceClassification");
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i].score, ref["scores"][i]["score"].get<double>(), 1e-4) << "solution " << i;
+}
+
+}  // namespace
+}  // namespace rleif::rm
