@@ -94,9 +94,8 @@ std::function<int()> setup_score(CLI::App& app) {
   return [=]() {
     if (!resolve_config(*opts, *args)) return 0;
     rm::Scorer scorer(a->model, *opts);
-    size_t done = 0;
-    if (path_exists(a->output)) done = read_jsonl(a->output).size();  // whole lines only; a cut line is redone
-    JsonlAppender out(a->output);
+    JsonlAppender out(a->output);  // opening cuts a line left partial by a kill; it is redone
+    const size_t done = read_jsonl(a->output).size();
     JsonlReader reader(a->input);
     std::vector<json> recs;
     std::vector<SourceLoc> locs;
