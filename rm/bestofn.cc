@@ -99,6 +99,7 @@ double pass_at_k(int64_t n, int64_t c, int64_t k) {
   RLEIF_CHECK(n >= 1 && c >= 0 && c <= n && k >= 1 && k <= n, "pass_at_k: need 0 <= c <= n and 1 <= k <= n, got n=",
               n, " c=", c, " k=", k);
   if (n - c < k) return 1.0;  // every k-subset holds a correct sample
+  if (k == 1) return static_cast<double>(c) / static_cast<double>(n);  // exact, as the product is not
   double none = 1.0;          // C(n-c, k) / C(n, k) = prod_{i=n-c+1}^{n} (1 - k/i)
   for (int64_t i = n - c + 1; i <= n; ++i) none *= 1.0 - static_cast<double>(k) / static_cast<double>(i);
   return 1.0 - none;

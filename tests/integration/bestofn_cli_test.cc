@@ -27,7 +27,7 @@ json scores(std::vector<double> xs) {
 }
 json prm_scores(std::vector<std::vector<double>> steps) {
   json a = json::array();
-  for (auto& s : steps) a.push_back({{"score", 0.0}, {"steps", s}});
+  for (auto& s : steps) a.push_back({{"steps", s}});  // a PRM's "score" may be left out
   return a;
 }
 
