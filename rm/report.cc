@@ -149,7 +149,9 @@ std::string line_chart_svg(const std::vector<ChartSeries>& series, const ChartOp
     o << " points=\"";
     for (size_t j = 0; j < pts.size(); ++j) o << (j ? " " : "") << num(px(sr.x[pts[j]])) << "," << num(py(sr.y[pts[j]]));
     o << "\"/>\n";
-    for (size_t i : pts) o << "<circle cx=\"" << num(px(sr.x[i])) << "\" cy=\"" << num(py(sr.y[i])) << "\" r=\"3\"/>\n";
+    // Point markers only on short series (best-of-n's few k); a long training curve is a line.
+    if (pts.size() <= 64)
+      for (size_t i : pts) o << "<circle cx=\"" << num(px(sr.x[i])) << "\" cy=\"" << num(py(sr.y[i])) << "\" r=\"3\"/>\n";
     o << "</g>\n";
   }
   // Legend.

@@ -28,7 +28,7 @@ struct ChartOptions {
 };
 
 // An <svg> element (inline-able in HTML) with axes, grid, tick labels, axis labels, title, one
-// polyline with point markers per series, shaded bands for err, and a legend on the right.
+// polyline per series (with point markers up to 64 points), shaded bands for err, and a legend on the right.
 std::string line_chart_svg(const std::vector<ChartSeries>& series, const ChartOptions& opts);
 
 // Escapes & < > " ' for text and attribute values.
