@@ -1,5 +1,6 @@
 // rleif generate: sample completions with the rollout engine.
-//   --prompt TEXT                 one prompt; stdout gets the prompt and its continuation(s)
+//   --prompt TEXT                 one prompt; stdout gets the prompt and its continuation(s).
+//                                 --prompt "" generates from BOS alone (llama2.c's run.c with no prompt)
 //   --input a.jsonl --output b.jsonl
 //                                 every {"id", "prompt"} record; one {"id", "prompt", "samples": [...]}
 //                                 line per record, appended as each finishes. Resumable: ids already
@@ -26,6 +27,7 @@ namespace {
 struct GenerateConfig {
   std::string model;                      // model directory
   std::string prompt;                     // one prompt (stdout mode)
+  bool prompt_given = false;              // --prompt was on the command line, possibly as "" (not a config key)
   std::string input, output;              // JSONL in / out (file mode)
   std::string field = "prompt";           // input field holding the prompt text
   std::string prompt_template = "{prompt}";  // text around each prompt; {prompt} is replaced
@@ -53,7 +55,8 @@ struct GenerateConfig {
   }
   void validate() const {
     RLEIF_CHECK(!model.empty(), "generate: give a model directory with --model DIR");
-    RLEIF_CHECK(prompt.empty() != input.empty(), "generate: give either --prompt TEXT or --input FILE (not both)");
+    const bool has_prompt = prompt_given || !prompt.empty();
+    RLEIF_CHECK(has_prompt != !input.empty(), "generate: give either --prompt TEXT or --input FILE (not both)");
     RLEIF_CHECK(input.empty() || !output.empty(), "generate: --input needs --output FILE");
     RLEIF_CHECK(prompt_template.find("{prompt}") != std::string::npos, "generate: prompt_template '", prompt_template,
                 "' has no {prompt} placeholder");
@@ -95,6 +98,21 @@ Loaded load(const GenerateConfig& cfg) {
   return l;
 }
 
+// A prompt's token ids. A text that encodes to nothing (an empty prompt) starts from BOS alone, as
+// llama2.c's run.c does without a prompt and transformers' generate() does without input_ids
+// (generation_config.bos_token_id, i.e. config.json's; the tokenizer's BOS when config.json has none).
+std::vector<int32_t> encode_prompt(const GenerateConfig& cfg, const Loaded& l, const std::string& text,
+                                   const std::string& where) {
+  std::vector<int32_t> ids = l.tok->encode(apply_template(cfg.prompt_template, text), /*add_special_tokens=*/true);
+  if (!ids.empty()) return ids;
+  std::optional<int32_t> bos = l.tok->bos_id();
+  if (l.lm->cfg.bos_token_id >= 0) bos = static_cast<int32_t>(l.lm->cfg.bos_token_id);
+  RLEIF_CHECK(bos.has_value(), where, ": the prompt is empty, and an empty prompt starts from the BOS token, but ",
+              cfg.model, " has none (no bos_token_id in config.json, no BOS in tokenizer.json); give a non-empty prompt, "
+              "or set bos_token_id in config.json");
+  return {*bos};
+}
+
 // Rows long enough for the longest prompt plus max_new_tokens, unless the config says otherwise.
 rollout::EngineOptions engine_options(const GenerateConfig& cfg, const Loaded& l, size_t longest) {
   rollout::EngineOptions o = cfg.engine;
@@ -106,8 +124,7 @@ rollout::EngineOptions engine_options(const GenerateConfig& cfg, const Loaded& l
 
 int run_prompt(GenerateConfig& cfg) {
   Loaded l = load(cfg);
-  rollout::Request req{l.tok->encode(apply_template(cfg.prompt_template, cfg.prompt), true), cfg.sampling};
-  RLEIF_CHECK(!req.prompt.empty(), "generate: the prompt encodes to no tokens; give a non-empty --prompt");
+  rollout::Request req{encode_prompt(cfg, l, cfg.prompt, "generate: --prompt"), cfg.sampling};
   for (int64_t id : l.stop_ids) req.params.stop_token_ids.push_back(id);
   rollout::Engine engine(l.lm, l.tok.get(), engine_options(cfg, l, req.prompt.size()));
   const std::string head = l.tok->decode(req.prompt, /*skip_special_tokens=*/true);
@@ -150,8 +167,7 @@ int run_files(GenerateConfig& cfg) {
         continue;
       }
       const std::string text = get_field<std::string>(rec, cfg.field.c_str(), loc, "a string");
-      rollout::Request q{l.tok->encode(apply_template(cfg.prompt_template, text), true), cfg.sampling};
-      RLEIF_CHECK(!q.prompt.empty(), loc.str(), ": the prompt encodes to no tokens");
+      rollout::Request q{encode_prompt(cfg, l, text, loc.str()), cfg.sampling};
       for (int64_t s : l.stop_ids) q.params.stop_token_ids.push_back(s);
       if (cfg.sampling.seed >= 0) q.params.seed = record_seed(cfg.sampling.seed, id);
       longest = std::max(longest, q.prompt.size());
@@ -230,7 +246,8 @@ Command make_command() {
           return std::make_pair(std::string(key), std::function<std::optional<std::string>()>([v] { return *v; }));
         };
         app.add_option("--model", *model, "model directory (Hugging Face layout)");
-        app.add_option("--prompt", *prompt, "one prompt; stdout gets the prompt and its continuation");
+        CLI::Option* prompt_opt =
+            app.add_option("--prompt", *prompt, "one prompt; stdout gets the prompt and its continuation (\"\" = from BOS)");
         app.add_option("--input", *input, "JSONL of {\"id\", \"prompt\"} records");
         app.add_option("--output", *output, "JSONL output; ids already in it are skipped");
         app.add_option("--stop", *stop, "stop string (repeatable)");
@@ -254,12 +271,14 @@ Command make_command() {
           for (const auto& [key, get] : flags)
             if (auto v = get()) over.push_back(key + "=" + *v);
           if (model->has_value()) cfg->model = **model;
+          // count(), not the optional: CLI11 may leave an optional empty for --prompt "".
+          cfg->prompt_given = prompt_opt->count() > 0;
           if (prompt->has_value()) cfg->prompt = **prompt;
           if (input->has_value()) cfg->input = **input;
           if (output->has_value()) cfg->output = **output;
           if (!stop->empty()) cfg->sampling.stop = *stop;
           if (!resolve_config(*cfg, *args, over)) return 0;
-          return cfg->prompt.empty() ? run_files(*cfg) : run_prompt(*cfg);
+          return cfg->input.empty() ? run_prompt(*cfg) : run_files(*cfg);
         };
       }};
 }
