@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/rm_commands.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -215,6 +216,7 @@ Command make_command() {
         add("train", "train a reward model (rerun the same command to resume)", setup_train);
         add("score", "score JSONL records with a reward model (batched; rerun resumes)", setup_score);
         add("eval", "held-out metrics of a reward model", setup_eval);
+        add("label-mc", "Monte-Carlo step labels for PRM training (Math-Shepherd); rerun resumes", setup_rm_label_mc);
         return [chosen]() { return (*chosen)(); };
       }};
 }

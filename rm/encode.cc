@@ -88,15 +88,11 @@ Encoded Encoder::prompt_steps(const std::string& prompt, const std::vector<std::
   return e;
 }
 
-std::vector<std::string> split_steps(const std::string& response) {
+std::vector<std::string> split_steps(std::string_view response) {
   std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= response.size()) {
-    size_t nl = response.find('\n', pos);
-    if (nl == std::string::npos) nl = response.size();
-    std::string line = trim(std::string_view(response).substr(pos, nl - pos));
-    if (!line.empty()) out.push_back(line);
-    pos = nl + 1;
+  for (const auto& line : split(response, '\n')) {
+    std::string t = trim(line);
+    if (!t.empty()) out.push_back(std::move(t));
   }
   return out;
 }

@@ -75,7 +75,7 @@ class Encoder {
 
 // A response split into steps: its non-empty lines, trimmed (the math domain's and WizardMath's
 // one-step-per-line solutions; the same split as evol's solution_steps, which labels them).
-std::vector<std::string> split_steps(const std::string& response);
+std::vector<std::string> split_steps(std::string_view response);
 
 }  // namespace rleif::rm
 

@@ -108,15 +108,6 @@ std::vector<std::string> solutions_of(const json& rec, const SourceLoc& loc) {
 
 }  // namespace
 
-std::vector<std::string> split_steps(std::string_view solution) {
-  std::vector<std::string> out;
-  for (const auto& line : split(solution, '\n')) {
-    std::string t = trim(line);
-    if (!t.empty()) out.push_back(std::move(t));
-  }
-  return out;
-}
-
 std::optional<std::string> checked_answer(AnswerChecker checker, std::string_view text) {
   switch (checker) {
     case AnswerChecker::auto_:

@@ -20,6 +20,7 @@
 
 #include "core/jsonl.h"
 #include "core/options.h"
+#include "rm/encode.h"  // split_steps: the PRM step split shared with training and scoring
 
 namespace rleif::rm {
 
@@ -99,7 +100,7 @@ struct McInput {
 };
 
 // The non-empty, trimmed lines of a solution.
-std::vector<std::string> split_steps(std::string_view solution);
+
 
 // The final answer of `text` as `checker` reads it, or nullopt.
 std::optional<std::string> checked_answer(AnswerChecker checker, std::string_view text);

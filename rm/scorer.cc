@@ -7,6 +7,7 @@
 
 #include "core/fs.h"
 #include "model/hf_io.h"
+#include "rm/bestofn.h"
 #include "rm/dataset.h"
 #include "rm/losses.h"
 #include "rm/task.h"
@@ -21,20 +22,7 @@ void ScorerOptions::validate() const {
   RLEIF_CHECK(max_length >= 0, "max_length = ", max_length, ": must be >= 0 (0 = the model's)");
 }
 
-double aggregate_steps(const std::vector<double>& steps, Aggregation a) {
-  if (steps.empty()) return 1.0;
-  switch (a) {
-    case Aggregation::min: return *std::min_element(steps.begin(), steps.end());
-    case Aggregation::prod: {
-      double p = 1;
-      for (double s : steps) p *= s;
-      return p;
-    }
-    case Aggregation::last: return steps.back();
-    case Aggregation::mean: return std::accumulate(steps.begin(), steps.end(), 0.0) / static_cast<double>(steps.size());
-  }
-  return steps.back();
-}
+double aggregate_steps(const std::vector<double>& steps, Aggregation a) { return aggregate_step_scores(steps, enum_name(a)); }
 
 struct Scorer::Impl {
   ScorerOptions opts;

@@ -1,7 +1,6 @@
-# rm records: the IRM / PRM / ORM / pairwise readers. Built from rm/data*.cc alone (no LibTorch), so
-# the readers' tests do not wait on the rest of rm.
+# rm records: the IRM / PRM / ORM / pairwise readers, one test per bad-input case, and the shared
+# data sets (Math-Shepherd / PRM800K samples, PRMBench, MR-GSM8K, GSM8K model solutions).
 rleif_add_test(NAME rm_data_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/rm_data_test.cc
-          ${PROJECT_SOURCE_DIR}/rm/data.cc ${PROJECT_SOURCE_DIR}/rm/data_prm.cc
-  LIBS rleif_core
+  LIBS rleif_rm
   LABELS unit)

@@ -38,12 +38,14 @@ class RmParity : public ::testing::Test {
     return r.model_dir;
   }
   // transformers' scores for the sequences rleif encodes.
-  json reference(const std::string& model_dir, const std::vector<Encoded>& seqs) {
+  json reference(const std::string& model_dir, const std::vector<Encoded>& seqs, bool at_last_token = false) {
     json in = json::array();
     for (auto& s : seqs) in.push_back(json{{"ids", s.ids}, {"ends", s.ends}});
     write_file_atomic(dir_ + "/seqs.json", in.dump());
-    auto r = test::run_command({test::python_bin(), test::source_dir() + "/scripts/fixtures/rm_hf_scores.py", "--model",
-                                model_dir, "--input", dir_ + "/seqs.json", "--out", dir_ + "/ref.json"});
+    std::vector<std::string> argv{test::python_bin(), test::source_dir() + "/scripts/fixtures/rm_hf_scores.py", "--model",
+                                  model_dir, "--input", dir_ + "/seqs.json", "--out", dir_ + "/ref.json"};
+    if (at_last_token) argv.push_back("--at-last-token");
+    auto r = test::run_command(argv);
     EXPECT_EQ(r.exit_code, 0) << r.out;
     return json::parse(read_file(dir_ + "/ref.json"));
   }
@@ -92,6 +94,20 @@ TEST_F(RmParity, OrmScoreEqualsTransformersSequenceClassificationAtTheLastRealTo
   ASSERT_EQ(ref["architecture"], "LlamaForSequenceClassification");
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_NEAR(got[i].score, ref["scores"][i]["score"].get<double>(), 1e-4) << "solution " << i;
+
+  // pad == eos (many Llama checkpoints): rleif still reads the score at the EOS that ends each
+  // sequence, by length. transformers' pooling would skip that EOS as padding, so the reference is
+  // its score head on its own last hidden state at the last real token.
+  json cfg = json::parse(read_file(model_dir + "/config.json"));
+  cfg["pad_token_id"] = cfg["eos_token_id"];
+  write_file_atomic(model_dir + "/config.json", cfg.dump(2));
+  Scorer same_pad(model_dir);
+  auto got2 = same_pad.score(items);
+  json ref2 = reference(model_dir, seqs, /*at_last_token=*/true);
+  for (size_t i = 0; i < got2.size(); ++i) {
+    EXPECT_DOUBLE_EQ(got2[i].score, got[i].score) << "solution " << i;
+    EXPECT_NEAR(got2[i].score, ref2["scores"][i]["score"].get<double>(), 1e-4) << "solution " << i;
+  }
 }
 
 }  // namespace

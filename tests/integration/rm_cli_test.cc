@@ -152,6 +152,45 @@ TEST_F(RmCli, EvalReadsMrGsm8kAndPrmBench) {
   }
 }
 
+TEST_F(RmCli, LabelMcLabelsPolicySamplesAndTheOutputTrainsAPrm) {
+  // A tiny policy (a few SFT steps), Monte-Carlo labels of its own samples, then a PRM on them.
+  std::vector<json> sft;
+  for (auto& r : test::math_prm_records(40, 31))
+    if (r["labels"].back() == 1) {
+      std::string resp;
+      for (auto& s : r["steps"]) resp += s.get<std::string>() + "\n";
+      sft.push_back(json{{"prompt", r["prompt"]}, {"response", resp}});
+    }
+  test::write_records(*root_ + "/sft.jsonl", sft);
+  auto p = run_command({test::rleif_bin(), "sft", "model.config=" + *root_ + "/config.json",
+                        "model.tokenizer=" + *root_ + "/tokenizer.json", "data.train=" + *root_ + "/sft.jsonl",
+                        "data.template=plain", "train.output_dir=" + *root_ + "/policy", "train.max_steps=3",
+                        "train.threads=1", "eval.samples=0"});
+  ASSERT_EQ(p.exit_code, 0) << p.out;
+  std::vector<json> sols;
+  auto prm = test::math_prm_records(6, 41);
+  for (size_t i = 0; i < prm.size(); ++i) {
+    std::string text;
+    for (auto& s : prm[i]["steps"]) text += s.get<std::string>() + "\n";
+    sols.push_back(json{{"id", "s" + std::to_string(i)}, {"prompt", prm[i]["prompt"]}, {"samples", {json{{"text", text}}}},
+                        {"answer", "0"}});
+  }
+  const std::string in = test::write_records(*root_ + "/mc_in.jsonl", sols);
+  const std::string out = *root_ + "/mc_out.jsonl";
+  auto r = run_command({test::rleif_bin(), "rm", "label-mc", "--model", *root_ + "/policy/model", "--input", in,
+                        "--output", out, "n=2", "max_new_tokens=12", "threads=1", "template=plain"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto lines = read_jsonl(out);
+  ASSERT_EQ(lines.size(), sols.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["steps"], prm[i]["steps"]);
+    ASSERT_EQ(lines[i]["labels"].size(), prm[i]["steps"].size());
+    EXPECT_EQ(lines[i]["labels"].back(), 0);  // "0" is never the answer of these problems
+  }
+  auto t = run_command(train(*root_ + "/mc_prm", 2, {"data.train=" + out, "data.eval_split=0"}));
+  EXPECT_EQ(t.exit_code, 0) << t.out;
+}
+
 TEST_F(RmCli, BadInputNamesFileAndLine) {
   const std::string bad = *root_ + "/bad_irm.jsonl";
   write_file_atomic(bad, json{{"seed_id", "a"}, {"candidates", {"x", "y", "z"}}, {"ranking", {0, 1, 2}}}.dump() + "\n" +
