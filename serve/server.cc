@@ -27,14 +27,17 @@ void ServeOptions::validate() const {
 }
 
 struct Server::Impl {
-  Impl(model::CausalLM lm, Tokenizer tok, const std::string& tmpl, ServeOptions o, std::string key)
-      : opts(std::move(o)),
-        tokenizer(std::move(tok)),
-        engine(std::move(lm), &tokenizer, opts.engine),
-        worker(engine, opts.engine.max_batch + opts.max_queue),
-        api_key(std::move(key)),
-        created(static_cast<int64_t>(std::time(nullptr))) {
-    if (!tmpl.empty()) chat = std::make_unique<ChatTemplate>(tmpl, "chat template");
+  Impl(std::optional<GenerationModel> gen, const std::vector<RewardModelSpec>& reward_models,
+       const std::string& reward_device, ServeOptions o, std::string key)
+      : opts(std::move(o)), api_key(std::move(key)), created(static_cast<int64_t>(std::time(nullptr))) {
+    RLEIF_CHECK(gen || !reward_models.empty(), "serve: nothing to serve; give --model DIR, --reward-model DIR or both");
+    if (gen) {
+      tokenizer.emplace(std::move(gen->tokenizer));
+      engine = std::make_unique<rollout::Engine>(std::move(gen->lm), &*tokenizer, opts.engine);
+      worker = std::make_unique<Worker>(*engine, opts.engine.max_batch + opts.max_queue);
+      if (!gen->chat_template.empty()) chat = std::make_unique<ChatTemplate>(gen->chat_template, "chat template");
+    }
+    if (!reward_models.empty()) rewards = std::make_unique<RewardService>(reward_models, opts.reward, reward_device);
     limits.model_name = opts.model_name;
     limits.max_n = opts.max_n;
     limits.max_prompts = opts.max_prompts;
@@ -46,6 +49,8 @@ struct Server::Impl {
 
   void routes();
   void post(const httplib::Request& req, httplib::Response& res, Endpoint ep);
+  void post_reward(const httplib::Request& req, httplib::Response& res, bool openrlhf);
+  std::shared_ptr<void> track();  // counts a request as in progress until the pointer is dropped
   std::shared_ptr<Job> make_job(const ApiRequest& api);
   void stream(httplib::Response& res, std::shared_ptr<Job> job, std::shared_ptr<ApiRequest> api, ResponseMeta meta,
               std::shared_ptr<void> in_progress);
@@ -57,9 +62,10 @@ struct Server::Impl {
   }
 
   ServeOptions opts;
-  Tokenizer tokenizer;
-  rollout::Engine engine;
-  Worker worker;
+  std::optional<Tokenizer> tokenizer;        // these three: only with a generation model
+  std::unique_ptr<rollout::Engine> engine;
+  std::unique_ptr<Worker> worker;
+  std::unique_ptr<RewardService> rewards;    // only with reward models
   std::unique_ptr<ChatTemplate> chat;
   ApiLimits limits;
   std::string api_key;
@@ -69,7 +75,7 @@ struct Server::Impl {
   std::atomic<bool> draining{false};
   std::mutex active_mu;
   std::condition_variable active_cv;
-  int64_t active = 0;  // completion requests in progress (a stream until its last byte)
+  int64_t active = 0;  // requests in progress (a stream until its last byte)
   httplib::Server http;
   int port = -1;
 };
@@ -103,7 +109,8 @@ void Server::Impl::routes() {
     });
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_start = std::chrono::steady_clock::now();
-    if (api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/get_reward";
+    if (api_key.empty() || !guarded) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) == 0 && same_secret(auth.substr(7), api_key))
       return httplib::Server::HandlerResponse::Unhandled;
@@ -122,21 +129,29 @@ void Server::Impl::routes() {
     return httplib::Server::HandlerResponse::Handled;
   }));
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
-  auto model_json = [this] {
-    return json{{"id", limits.model_name}, {"object", "model"}, {"created", created}, {"owned_by", "rleif"},
-                {"max_model_len", engine.max_len()}};
+  // Every served model: the generation model first, then the reward models ("type": "reward").
+  auto model_cards = [this] {
+    std::vector<json> cards;
+    if (engine)
+      cards.push_back(json{{"id", limits.model_name}, {"object", "model"}, {"created", created}, {"owned_by", "rleif"},
+                           {"max_model_len", engine->max_len()}});
+    if (rewards)
+      for (auto& c : rewards->model_cards(created)) cards.push_back(std::move(c));
+    return cards;
   };
-  http.Get("/v1/models", [model_json](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"object", "list"}, {"data", json::array({model_json()})}}.dump(), "application/json");
+  http.Get("/v1/models", [model_cards](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"object", "list"}, {"data", model_cards()}}.dump(), "application/json");
   });
-  http.Get(R"(/v1/models/(.+))", [this, model_json](const httplib::Request& req, httplib::Response& res) {
-    if (req.matches[1] != limits.model_name)
-      return reply_error(res, 404, "The model '" + std::string(req.matches[1]) + "' does not exist", "invalid_request_error",
-                         "model", "model_not_found");
-    res.set_content(model_json().dump(), "application/json");
+  http.Get(R"(/v1/models/(.+))", [model_cards](const httplib::Request& req, httplib::Response& res) {
+    for (auto& c : model_cards())
+      if (c["id"] == std::string(req.matches[1])) return res.set_content(c.dump(), "application/json");
+    reply_error(res, 404, "The model '" + std::string(req.matches[1]) + "' does not exist", "invalid_request_error",
+                "model", "model_not_found");
   });
   http.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { post(q, r, Endpoint::completions); });
   http.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { post(q, r, Endpoint::chat); });
+  http.Post("/get_reward", [this](const httplib::Request& q, httplib::Response& r) { post_reward(q, r, true); });
+  http.Post("/v1/rewards", [this](const httplib::Request& q, httplib::Response& r) { post_reward(q, r, false); });
 }
 
 std::shared_ptr<Job> Server::Impl::make_job(const ApiRequest& api) {
@@ -150,8 +165,8 @@ std::shared_ptr<Job> Server::Impl::make_job(const ApiRequest& api) {
     json msgs = json::array();
     for (const auto& m : api.messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
     json vars = {{"messages", msgs}, {"add_generation_prompt", true}};
-    if (auto b = tokenizer.bos_id()) vars["bos_token"] = tokenizer.id_to_token(*b);
-    if (auto e = tokenizer.eos_id()) vars["eos_token"] = tokenizer.id_to_token(*e);
+    if (auto b = tokenizer->bos_id()) vars["bos_token"] = tokenizer->id_to_token(*b);
+    if (auto e = tokenizer->eos_id()) vars["eos_token"] = tokenizer->id_to_token(*e);
     std::string text;
     try {
       text = chat->render(vars);
@@ -159,37 +174,70 @@ std::shared_ptr<Job> Server::Impl::make_job(const ApiRequest& api) {
       throw ApiError(400, e.what(), "messages");
     }
     // The template writes any BOS itself, as transformers' apply_chat_template assumes.
-    prompts.push_back(tokenizer.encode(text, /*add_special_tokens=*/false));
+    prompts.push_back(tokenizer->encode(text, /*add_special_tokens=*/false));
   } else {
-    for (const auto& p : api.prompts) prompts.push_back(tokenizer.encode(p, /*add_special_tokens=*/true));
+    for (const auto& p : api.prompts) prompts.push_back(tokenizer->encode(p, /*add_special_tokens=*/true));
   }
   for (auto& ids : prompts) {
     rollout::Request r{std::move(ids), api.params};
     if (api.endpoint == Endpoint::chat && !api.max_tokens_given)  // chat: as long as the row allows
-      r.params.max_new_tokens = std::max<int64_t>(1, engine.max_len() - static_cast<int64_t>(r.prompt.size()));
-    const std::string why = engine.check(r);
+      r.params.max_new_tokens = std::max<int64_t>(1, engine->max_len() - static_cast<int64_t>(r.prompt.size()));
+    const std::string why = engine->check(r);
     if (!why.empty()) throw ApiError(400, why, why.find("max_new_tokens") != std::string::npos ? param : "");
     job->requests.push_back(std::move(r));
   }
   return job;
 }
 
-void Server::Impl::post(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+std::shared_ptr<void> Server::Impl::track() {
   {
     std::lock_guard<std::mutex> lk(active_mu);
     ++active;
   }
-  // Released when this handler returns, or for a stream when httplib drops the provider after the
-  // last chunk: a drain waits for it, because httplib's stop() cuts streams still being written.
-  std::shared_ptr<void> in_progress(nullptr, [this](void*) {
+  return std::shared_ptr<void>(nullptr, [this](void*) {
     {
       std::lock_guard<std::mutex> lk(active_mu);
       --active;
     }
     active_cv.notify_all();
   });
+}
+
+void Server::Impl::post_reward(const httplib::Request& req, httplib::Response& res, bool openrlhf) {
+  auto in_progress = track();  // a drain waits for the answer
   try {
     if (draining) return reply_error(res, 503, "The server is shutting down", "server_error", "", "service_unavailable");
+    if (!rewards)
+      throw ApiError(404, "This server has no reward model; restart it with --reward-model DIR", "model",
+                     "invalid_request_error", "model_not_found");
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& e) {
+      throw ApiError(400, std::string("The body is not valid JSON: ") + e.what());
+    }
+    const int64_t max_items = opts.reward.max_items;
+    RewardRequest r = openrlhf ? parse_get_reward(body, max_items) : parse_v1_rewards(body, max_items);
+    auto answer = rewards->score(r);
+    res.set_content((openrlhf ? get_reward_response(answer) : v1_rewards_response(answer)).dump(), "application/json");
+  } catch (const ApiError& e) {
+    reply_error(res, e.status, e.what(), e.type, e.param, e.code);
+  } catch (const std::exception& e) {
+    log_error("serve: ", e.what());
+    reply_error(res, 500, e.what(), "server_error");
+  }
+}
+
+void Server::Impl::post(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+  // Released when this handler returns, or for a stream when httplib drops the provider after the
+  // last chunk: a drain waits for it, because httplib's stop() cuts streams still being written.
+  auto in_progress = track();
+  try {
+    if (draining) return reply_error(res, 503, "The server is shutting down", "server_error", "", "service_unavailable");
+    if (!engine)
+      throw ApiError(404, "This server has no generation model (started with --reward-model only); use POST /get_reward "
+                     "or /v1/rewards, or restart it with --model DIR", "model", "invalid_request_error",
+                     "model_not_found");
     json body;
     try {
       body = json::parse(req.body);
@@ -198,8 +246,8 @@ void Server::Impl::post(const httplib::Request& req, httplib::Response& res, End
     }
     auto api = std::make_shared<ApiRequest>(parse_request(body, ep, limits));
     auto job = make_job(*api);
-    if (!worker.submit(job))
-      return reply_error(res, 503, str("The server is busy (", worker.in_flight(), " requests in flight); retry later"),
+    if (!worker->submit(job))
+      return reply_error(res, 503, str("The server is busy (", worker->in_flight(), " requests in flight); retry later"),
                          "server_error", "", "queue_full");
     ResponseMeta meta{str(ep == Endpoint::chat ? "chatcmpl-" : "cmpl-", id_prefix, next_id++), limits.model_name,
                       static_cast<int64_t>(std::time(nullptr))};
@@ -207,7 +255,7 @@ void Server::Impl::post(const httplib::Request& req, httplib::Response& res, End
     std::unique_lock<std::mutex> lk(job->mu);
     job->cv.wait(lk, [&] { return job->finished(); });
     if (!job->error.empty()) return reply_error(res, 500, job->error, "server_error");
-    res.set_content(completion_response(*api, job->results, meta, tokenizer).dump(), "application/json");
+    res.set_content(completion_response(*api, job->results, meta, *tokenizer).dump(), "application/json");
   } catch (const ApiError& e) {
     reply_error(res, e.status, e.what(), e.type, e.param, e.code);
   } catch (const std::exception& e) {
@@ -249,7 +297,7 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Job> job, std:
           if (e.ev.text.empty() && !e.ev.finished && !api->logprobs) continue;
           if (e.ev.finish == rollout::FinishReason::cancelled) continue;
           if (!e.top.empty()) e.ev.top = &e.top;
-          if (!send(stream_chunk(*api, e.ev, e.index, meta, tokenizer).dump())) return false;
+          if (!send(stream_chunk(*api, e.ev, e.index, meta, *tokenizer).dump())) return false;
         }
         if (!finished) return sink.is_writable();
         if (!error.empty()) send(error_body(error, "server_error").dump());
@@ -259,18 +307,25 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<Job> job, std:
         return true;
       },
       [this, job, in_progress](bool success) {
-        if (!success) worker.cancel(job);  // the client went away: free its rows
+        if (!success) worker->cancel(job);  // the client went away: free its rows
       });
 }
 
 Server::Server(model::CausalLM lm, Tokenizer tokenizer, const std::string& chat_template, ServeOptions opts,
-               std::string api_key) {
+               std::string api_key)
+    : Server(GenerationModel{std::move(lm), std::move(tokenizer), chat_template}, {}, "cpu", std::move(opts),
+             std::move(api_key)) {}
+
+Server::Server(std::optional<GenerationModel> gen, const std::vector<RewardModelSpec>& rewards,
+               const std::string& reward_device, ServeOptions opts, std::string api_key) {
   validate_options(opts);
-  impl_ = std::make_unique<Impl>(std::move(lm), std::move(tokenizer), chat_template, std::move(opts), std::move(api_key));
+  impl_ = std::make_unique<Impl>(std::move(gen), rewards, reward_device, std::move(opts), std::move(api_key));
 }
 
 Server::~Server() {
-  if (impl_) impl_->worker.stop();
+  if (!impl_) return;
+  if (impl_->worker) impl_->worker->stop();
+  if (impl_->rewards) impl_->rewards->stop();
 }
 
 int Server::bind() {
@@ -284,7 +339,8 @@ int Server::bind() {
 
 void Server::serve() {
   impl_->http.listen_after_bind();  // returns after stop(), once the connection threads have finished
-  impl_->worker.stop();
+  if (impl_->worker) impl_->worker->stop();
+  if (impl_->rewards) impl_->rewards->stop();
 }
 
 void Server::stop() {

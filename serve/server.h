@@ -1,16 +1,20 @@
 // OpenAI-compatible HTTP server over rollout::Engine: GET /v1/models, POST /v1/completions and
-// /v1/chat/completions (JSON or SSE streaming), GET /health. Concurrent requests are batched into one
+// /v1/chat/completions (JSON or SSE streaming), GET /health; with reward models (serve/reward_api.h)
+// also POST /get_reward (OpenRLHF's remote RM) and /v1/rewards. Concurrent requests are batched into one
 // engine driven by a single thread; a bounded queue answers 503 when full; request bodies are size
 // limited; malformed input gets a 400 with an OpenAI-style error body; an optional API key is
 // checked as a bearer token. stop() drains: new requests get 503 while running ones finish.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/options.h"
 #include "model/causal_lm.h"
 #include "model/tokenizer.h"
 #include "rollout/engine.h"
+#include "serve/reward_api.h"
 
 namespace rleif::serve {
 
@@ -26,6 +30,7 @@ struct ServeOptions {
   int64_t max_prompts = 64;             // prompts per completions request at most
   bool access_log = true;               // one stderr line per request: client, method, path, status, ms
   rollout::EngineOptions engine;
+  RewardOptions reward;
 
   template <class V>
   void visit(V& v) {
@@ -41,15 +46,27 @@ struct ServeOptions {
     v.field("access_log", access_log,
             "log one line per request on stderr (client, method, path, status, milliseconds; never headers)");
     v.section("engine", engine, "the generation engine");
+    v.section("reward", reward, "reward models (--reward-model): /get_reward and /v1/rewards");
   }
   void validate() const;
 };
 
+// The model behind /v1/completions and /v1/chat/completions.
+struct GenerationModel {
+  model::CausalLM lm;
+  Tokenizer tokenizer;
+  std::string chat_template;  // Jinja source; "" = none: chat requests get 400
+};
+
 class Server {
  public:
-  // chat_template: Jinja source ("" = none: chat requests get 400). api_key: "" = no auth.
+  // api_key: "" = no auth.
   Server(model::CausalLM lm, Tokenizer tokenizer, const std::string& chat_template, ServeOptions opts,
          std::string api_key);
+  // gen: none = reward endpoints only (completions answer 404); rewards: none = no reward endpoints.
+  // At least one of the two. Reward models run on reward_device (cpu | cuda | cuda:N).
+  Server(std::optional<GenerationModel> gen, const std::vector<RewardModelSpec>& rewards,
+         const std::string& reward_device, ServeOptions opts, std::string api_key);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
