@@ -64,22 +64,6 @@ std::string id_of(const json& rec, const SourceLoc& loc) {
   return rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump();
 }
 
-// A record's own reference answer ("truth", else "answer"), as load_eval_problems reads "answer":
-// a number, or text whose final answer is extracted (GSM8K's "... #### 18"), else the text itself.
-std::optional<std::string> record_truth(const json& rec, const SourceLoc& loc) {
-  for (const char* key : {"truth", "answer"}) {
-    if (!rec.contains(key) || rec[key].is_null()) continue;
-    const json& a = rec[key];
-    if (a.is_number_integer()) return std::to_string(a.get<int64_t>());
-    if (a.is_number()) return a.dump();
-    RLEIF_CHECK(a.is_string(), loc.str(), ": field '", key, "' must be a number or a string, got ", a.dump().substr(0, 80));
-    auto extracted = extract_answer(a.get<std::string>());
-    const std::string t = extracted ? *extracted : trim(a.get<std::string>());
-    RLEIF_CHECK(!t.empty(), loc.str(), ": field '", key, "' is empty; give the reference answer");
-    return t;
-  }
-  return std::nullopt;
-}
 
 // Reads the samples file into problems; locs[i] is where problem i came from.
 void read_samples(const BestOfNConfig& cfg, rm::BestOfNInputs& in, std::vector<SourceLoc>& locs) {
@@ -94,7 +78,7 @@ void read_samples(const BestOfNConfig& cfg, rm::BestOfNInputs& in, std::vector<S
     rm::BonProblem p{id_of(rec, loc), {}};
     auto [it, fresh] = seen.emplace(p.id, loc);
     RLEIF_CHECK(fresh, loc.str(), ": id '", p.id, "' already appeared at ", it->second.str(), "; ids must be unique");
-    std::optional<std::string> truth = record_truth(rec, loc);
+    std::optional<std::string> truth = rm::record_truth(rec, loc);
     if (!cfg.data.empty()) {
       auto t = truth_by_id.find(p.id);
       RLEIF_CHECK(t != truth_by_id.end(), loc.str(), ": id '", p.id, "' is not in --data ", cfg.data,

@@ -6,9 +6,12 @@
 // files into BestOfNInputs and calls run_bestofn.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/jsonl.h"
 
 namespace rleif::rm {
 
@@ -98,6 +101,11 @@ struct BestOfNResult {
 
 // Scorer labels of the methods: a sequence scorer's name, or "<name>_<aggregation>" for a PRM.
 std::vector<std::string> scorer_labels(const BestOfNInputs& in, const BestOfNOptions& opts);
+
+// A samples record's own reference answer ("truth", else "answer"), read as load_eval_problems reads
+// "answer": a number, or text whose final answer is extracted (GSM8K's "... #### 18"), else the text
+// itself; nullopt when neither key is there. Errors name `loc`. (rleif bestofn and rm label-mc.)
+std::optional<std::string> record_truth(const json& rec, const SourceLoc& loc);
 
 // Computes every method. Errors (rleif::Error) name the problem id: a scorer whose scores do not
 // line up with the samples, samples with the same answer but different correctness, ks above n.

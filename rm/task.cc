@@ -16,17 +16,6 @@ constexpr const char* kInfoFile = "rleif_rm.json";
 int64_t head_width(RmKind k) { return k == RmKind::prm ? 2 : 1; }
 }  // namespace
 
-void RmModelOptions::validate() const {
-  RLEIF_CHECK(path.empty() != config.empty(), "give exactly one of model.path (a policy or reward model directory) and ",
-              "model.config (a config.json to train from scratch)");
-  if (!path.empty()) RLEIF_CHECK(is_directory(path), "model.path = '", path, "': no such model directory");
-  if (!config.empty()) {
-    RLEIF_CHECK(path_exists(config), "model.config = '", config, "': no such file");
-    RLEIF_CHECK(!tokenizer.empty(), "model.config is set but model.tokenizer is empty; a model trained from scratch needs a tokenizer.json");
-  }
-  if (!tokenizer.empty()) RLEIF_CHECK(path_exists(tokenizer), "model.tokenizer = '", tokenizer, "': no such file or directory");
-}
-
 json RmInfo::to_json() const {
   return json{{"kind", enum_name(kind)},
               {"template", enum_name(encode.prompt_template)},

@@ -11,23 +11,14 @@
 #include "rm/dataset.h"
 #include "rm/evaluate.h"
 #include "rm/losses.h"
+#include "train/sft.h"
 #include "train/trainer.h"
 
 namespace rleif::rm {
 
-struct RmModelOptions {
-  std::string path;       // the policy (CausalLM dir: a fresh score head) or a reward model to continue
-  std::string config;     // config.json of a model trained from scratch (instead of path)
-  std::string tokenizer;  // tokenizer.json or its directory; default: the one in path
-
-  template <class V>
-  void visit(V& v) {
-    v.field("path", path, "start from this model dir: a policy (fresh score head; InstructGPT inits the RM from the SFT model) or a reward model");
-    v.field("config", config, "config.json of a fresh model trained from scratch (instead of model.path)");
-    v.field("tokenizer", tokenizer, "tokenizer.json or its directory; default: the one in model.path");
-  }
-  void validate() const;
-};
+// Where the reward model starts: model.path (a policy: fresh score head, as InstructGPT initialises its
+// RM from the SFT model; or a reward model to continue) or model.config + model.tokenizer (scratch).
+using RmModelOptions = train::SftModelOptions;
 
 struct RmConfig {
   RmModelOptions model;
