@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace rleif::serve {
 
@@ -191,6 +192,17 @@ ApiRequest parse_request(const json& b, Endpoint endpoint, const ApiLimits& limi
     throw bad("", e.what());
   }
   return r;
+}
+
+std::vector<int32_t> encode_completion_prompt(const Tokenizer& tok, const std::string& text, int64_t config_bos) {
+  std::vector<int32_t> ids = tok.encode(text, /*add_special_tokens=*/true);
+  if (!ids.empty()) return ids;
+  std::optional<int32_t> bos = tok.bos_id();
+  if (config_bos >= 0) bos = static_cast<int32_t>(config_bos);
+  if (!bos)
+    throw bad("prompt", "'prompt' is empty, and an empty prompt starts from the BOS token, but this model has none "
+                        "(no bos_token_id in config.json, no BOS in tokenizer.json); send a non-empty prompt");
+  return {*bos};
 }
 
 namespace {

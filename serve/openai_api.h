@@ -51,6 +51,11 @@ struct ApiLimits {
 // Throws ApiError (400, or 404 for an unknown model) naming the offending field.
 ApiRequest parse_request(const json& body, Endpoint endpoint, const ApiLimits& limits);
 
+// A /v1/completions text prompt's ids, the tokenizer's special tokens added. A text that encodes to
+// nothing ("prompt": "") starts from BOS alone, as transformers' generate() without input_ids does:
+// config.json's bos_token_id (config_bos >= 0), else the tokenizer's BOS; ApiError 400 with neither.
+std::vector<int32_t> encode_completion_prompt(const Tokenizer& tok, const std::string& text, int64_t config_bos);
+
 // Response builders. `ids` holds the engine's completion per prompt (choice index = prompt * n + sample).
 struct ResponseMeta {
   std::string id, model;

@@ -176,7 +176,8 @@ std::shared_ptr<Job> Server::Impl::make_job(const ApiRequest& api) {
     // The template writes any BOS itself, as transformers' apply_chat_template assumes.
     prompts.push_back(tokenizer->encode(text, /*add_special_tokens=*/false));
   } else {
-    for (const auto& p : api.prompts) prompts.push_back(tokenizer->encode(p, /*add_special_tokens=*/true));
+    for (const auto& p : api.prompts)
+      prompts.push_back(encode_completion_prompt(*tokenizer, p, engine->decoder().config().bos_token_id));
   }
   for (auto& ids : prompts) {
     rollout::Request r{std::move(ids), api.params};
