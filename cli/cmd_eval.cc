@@ -40,7 +40,7 @@ struct EvalConfig {
             "directory, rleif_prompt.json; alpaca, WizardMath's, when there is none) | alpaca | alpaca_cot | "
             "chatml | plain");
     v.field("max_new_tokens", max_new_tokens, "generated tokens per problem at most (WizardMath: 1024)");
-    v.field("batch_size", batch_size, "problems decoded together");
+    v.field("batch_size", batch_size, "problems decoded together (continuous batching on the rollout engine)");
     v.field("limit", limit, "evaluate only the first N problems (0 = all)");
     v.field("threads", threads, "intra-op CPU threads; 0 = torch's default");
     v.field("device", device, "auto | cpu | cuda | cuda:N");

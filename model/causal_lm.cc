@@ -16,9 +16,8 @@ torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
   return torch::matmul(hidden, model->embed_tokens->weight.t());
 }
 
-torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions, KvCache* cache,
-                                    const torch::Tensor& rows) {
-  return logits(model(ids, positions, cache, rows));
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions) {
+  return logits(model(ids, positions));
 }
 
 torch::Tensor CausalLMImpl::token_logprobs_from_hidden(const torch::Tensor& hidden, const torch::Tensor& targets,

@@ -7,8 +7,7 @@ namespace rleif::model {
 struct CausalLMImpl : torch::nn::Module {
   explicit CausalLMImpl(const ModelConfig& cfg);
   // ids [B,T], positions [B,T] -> logits [B,T,V].
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {}, KvCache* cache = nullptr,
-                        const torch::Tensor& rows = {});
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {});
   // hidden [..., H] -> logits [..., V].
   torch::Tensor logits(const torch::Tensor& hidden);
   // log p(targets[b,t] | ids[b, :t+1]) for every position: ids [B,T], targets [B,T] -> [B,T] fp32.

@@ -14,16 +14,6 @@ namespace rleif::model {
 namespace F = torch::nn::functional;
 using torch::indexing::Slice;
 
-KvCache KvCache::allocate(const ModelConfig& cfg, int64_t batch, int64_t max_len, const torch::TensorOptions& opts) {
-  RLEIF_CHECK(batch > 0 && max_len > 0, "KV cache: batch (", batch, ") and max_len (", max_len, ") must be positive");
-  KvCache c;
-  for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
-    c.k.push_back(torch::zeros({batch, max_len, cfg.num_key_value_heads, cfg.head_size()}, opts));
-    c.v.push_back(torch::zeros({batch, max_len, cfg.num_key_value_heads, cfg.head_size()}, opts));
-  }
-  return c;
-}
-
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
@@ -104,15 +94,13 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& positions, const torch::Tensor& mask,
-                                     torch::Tensor* cache_k, torch::Tensor* cache_v, const torch::Tensor& rows,
-                                     int64_t kv_len, const std::vector<int64_t>* lengths) {
+                                     const torch::Tensor& mask, const std::vector<int64_t>* lengths) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim});     // [B,T,Hq,D]
   auto k = k_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
   auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
   const int64_t longest = lengths ? *std::max_element(lengths->begin(), lengths->end()) : T;
-  if (!cache_k && !mask.defined() && fused::attention_applies(q, longest)) {
+  if (!mask.defined() && fused::attention_applies(q, longest)) {
     // CPU fp32, causal: per-head register-tiled products in the projections' layout (model/fused_attention.h).
     static const std::vector<int64_t> rows_of_t;  // no lengths: B rows of T
     auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v,
@@ -127,20 +115,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     q = apply_rope(q.transpose(1, 2), cos, sin);
     k = apply_rope(k.transpose(1, 2), cos, sin);
   }
-  if (cache_k) {
-    // Write this step's keys/values at their positions, then attend over slots [0, kv_len).
-    auto r = rows.view({B, 1}).expand({B, T});
-    cache_k->index_put_({r, positions}, k.transpose(1, 2).to(cache_k->scalar_type()));
-    cache_v->index_put_({r, positions}, v.to(cache_v->scalar_type()));
-    const bool all_rows = rows.numel() == cache_k->size(0) && rows.device().is_cpu() &&
-                          rows.equal(torch::arange(cache_k->size(0), rows.options()));
-    auto kc = all_rows ? cache_k->narrow(1, 0, kv_len) : cache_k->index_select(0, rows).narrow(1, 0, kv_len);
-    auto vc = all_rows ? cache_v->narrow(1, 0, kv_len) : cache_v->index_select(0, rows).narrow(1, 0, kv_len);
-    k = kc.transpose(1, 2).to(q.scalar_type());  // [B,Hkv,Tk,D]
-    v = vc.transpose(1, 2).to(q.scalar_type());
-  } else {
-    v = v.transpose(1, 2);
-  }
+  v = v.transpose(1, 2);  // [B,Hkv,T,D]
   torch::Tensor out;
   const bool causal = !mask.defined();
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
@@ -178,11 +153,8 @@ namespace {
 
 // One decoder layer: x [B,T,H] -> [B,T,H].
 torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
-                            const torch::Tensor& sin, const torch::Tensor& positions, const torch::Tensor& mask,
-                            torch::Tensor* ck, torch::Tensor* cv, const torch::Tensor& rows, int64_t kv_len,
-                            const std::vector<int64_t>* lengths) {
-  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, positions, mask, ck, cv, rows, kv_len,
-                                        lengths);
+                            const torch::Tensor& sin, const torch::Tensor& mask, const std::vector<int64_t>* lengths) {
+  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, mask, lengths);
   return h + layer.mlp(layer.post_attention_layernorm(h));
 }
 
@@ -206,7 +178,7 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     if (mask.defined()) ctx->saved_data["mask"] = mask;
     ctx->save_for_backward({x});
     torch::NoGradGuard no_grad;
-    return layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0, lengths);
+    return layer_forward(*layer, x, cos, sin, mask, lengths);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
@@ -219,7 +191,7 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      out = layer_forward(*layer, x, cos, sin, {}, mask, nullptr, nullptr, {}, 0, lengths.empty() ? nullptr : &lengths);
+      out = layer_forward(*layer, x, cos, sin, mask, lengths.empty() ? nullptr : &lengths);
     }
     torch::autograd::backward({out}, {grads[0]});
     return {x.grad(), torch::Tensor()};
@@ -236,8 +208,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg(c), rope(c) {
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
 }
 
-torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions_in, KvCache* cache,
-                                       const torch::Tensor& rows_in) {
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions_in) {
   RLEIF_CHECK(ids.dim() == 2, "Transformer::forward: ids must be [B,T], got ", ids.dim(), " dims");
   const int64_t B = ids.size(0), T = ids.size(1);
   const bool default_positions = !positions_in.defined();
@@ -249,43 +220,28 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   auto x = embed_tokens(ids);  // [B,T,H]
   auto [cos, sin] = rope.cos_sin(positions, x.scalar_type());
 
-  torch::Tensor rows;
-  int64_t kv_len = 0;
   torch::Tensor mask_full, mask_window;
   bool any_window = false;
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) any_window = any_window || cfg.window_for_layer(l) > 0;
-  if (cache) {
-    RLEIF_CHECK(static_cast<int64_t>(cache->k.size()) == cfg.num_hidden_layers, "KV cache has ", cache->k.size(),
-                " layers but the model has ", cfg.num_hidden_layers);
-    rows = rows_in.defined() ? rows_in.to(torch::kInt64) : torch::arange(B, ids.options().dtype(torch::kInt64));
-    RLEIF_CHECK(rows.numel() == B, "Transformer::forward: rows has ", rows.numel(), " entries for a batch of ", B);
-    kv_len = positions.max().item<int64_t>() + 1;
-    RLEIF_CHECK(kv_len <= cache->capacity() && positions.min().item<int64_t>() >= 0, "position ", kv_len - 1,
-                " is outside the KV cache (capacity ", cache->capacity(), "); allocate a longer cache");
-    auto slots = torch::arange(kv_len, positions.options()).unsqueeze(0);  // [1,Tk]
-    mask_full = position_mask(positions, slots, 0);
-    if (any_window) mask_window = position_mask(positions, slots, cfg.sliding_window);
-  } else if (!default_positions || any_window) {
+  if (!default_positions || any_window) {
     mask_full = position_mask(positions, positions, 0);
     if (any_window) mask_window = position_mask(positions, positions, cfg.sliding_window);
   }
-  // With default positions, no cache and no window, mask_full stays undefined: SDPA's is_causal path.
-  return run_layers(x, cos, sin, positions, mask_full, mask_window, cache, rows, kv_len, nullptr);
+  // With default positions and no window, mask_full stays undefined: SDPA's is_causal path.
+  return run_layers(x, cos, sin, mask_full, mask_window, nullptr);
 }
 
 torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          const torch::Tensor& positions, const torch::Tensor& mask_full,
-                                          const torch::Tensor& mask_window, KvCache* cache, const torch::Tensor& rows,
-                                          int64_t kv_len, const std::vector<int64_t>* lengths) {
+                                          const torch::Tensor& mask_full, const torch::Tensor& mask_window,
+                                          const std::vector<int64_t>* lengths) {
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     auto& layer = *layers[l]->as<DecoderLayerImpl>();
     const auto& mask = cfg.window_for_layer(l) > 0 ? mask_window : mask_full;
-    if (checkpointing_ && is_training() && !cache && torch::GradMode::is_enabled()) {
+    if (checkpointing_ && is_training() && torch::GradMode::is_enabled()) {
       const LayerInputs in{cos, sin, mask, &layer, lengths};
       x = CheckpointedLayer::apply(x, &in);
     } else {
-      x = layer_forward(layer, x, cos, sin, positions, mask, cache ? &cache->k[l] : nullptr,
-                        cache ? &cache->v[l] : nullptr, rows, kv_len, lengths);
+      x = layer_forward(layer, x, cos, sin, mask, lengths);
     }
   }
   return norm(x);
@@ -329,7 +285,7 @@ torch::Tensor TransformerImpl::forward_packed(const torch::Tensor& ids, const st
         break;
       }
   }
-  return run_layers(x, cos, sin, positions, mask_full, mask_window, nullptr, {}, 0, &lengths);
+  return run_layers(x, cos, sin, mask_full, mask_window, &lengths);
 }
 
 }  // namespace rleif::model

@@ -1,9 +1,10 @@
 // Llama-family decoder backbone (Llama 2/3, Mistral, Qwen2): RMSNorm, RoPE (with llama3 scaling),
 // grouped-query attention, SwiGLU MLP. Parameters carry the Hugging Face names under `model.`.
 //
-// Positions are explicit: positions[b, t] is the RoPE position of token t of row b, and also its
-// KV-cache slot. A query at position p attends to keys at positions <= p (and > p - window with a
-// sliding window), so right padding needs no mask: padded tokens sit at later positions.
+// Positions are explicit: positions[b, t] is the RoPE position of token t of row b. A query at
+// position p attends to keys at positions <= p (and > p - window with a sliding window), so right
+// padding needs no mask: padded tokens sit at later positions. Incremental decoding with a KV cache
+// is rollout::Decoder's (rollout/decoder.h), over these modules.
 #pragma once
 #include <torch/torch.h>
 
@@ -12,15 +13,6 @@
 #include "model/config.h"
 
 namespace rleif::model {
-
-// Preallocated keys/values for incremental decoding.
-struct KvCache {
-  std::vector<torch::Tensor> k;  // L x [Bc, Tmax, Hkv, D]
-  std::vector<torch::Tensor> v;  // L x [Bc, Tmax, Hkv, D]
-  static KvCache allocate(const ModelConfig& cfg, int64_t batch, int64_t max_len, const torch::TensorOptions& opts);
-  int64_t batch() const { return k.empty() ? 0 : k[0].size(0); }
-  int64_t capacity() const { return k.empty() ? 0 : k[0].size(1); }
-};
 
 struct RMSNormImpl : torch::nn::Module {
   RMSNormImpl(int64_t dim, double eps);
@@ -39,13 +31,11 @@ struct RotaryEmbedding {
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg);
-  // x [B,T,H], cos/sin [B,T,D], positions [B,T] -> [B,T,H]. With a cache, k/v are written to the
-  // cache rows `rows` [B] at slots `positions`, and attention reads the cache. lengths: a padding-free
-  // batch (B = 1, sequences of these lengths back to back); with no mask it takes the fused kernel.
+  // x [B,T,H], cos/sin [B,T,D], mask [B,1,T,T] boolean or undefined (causal) -> [B,T,H]. lengths: a
+  // padding-free batch (B = 1, sequences of these lengths back to back); with no mask it takes the
+  // fused kernel.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& positions, const torch::Tensor& mask, torch::Tensor* cache_k,
-                        torch::Tensor* cache_v, const torch::Tensor& rows, int64_t kv_len,
-                        const std::vector<int64_t>* lengths = nullptr);
+                        const torch::Tensor& mask, const std::vector<int64_t>* lengths = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -69,9 +59,7 @@ TORCH_MODULE(DecoderLayer);
 struct TransformerImpl : torch::nn::Module {
   explicit TransformerImpl(const ModelConfig& cfg);
   // ids [B,T] int64, positions [B,T] int64 (undefined = 0..T-1 for every row) -> hidden [B,T,H].
-  // cache: optional; rows [B] int64 picks the cache rows (undefined = rows 0..B-1).
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {}, KvCache* cache = nullptr,
-                        const torch::Tensor& rows = {});
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions = {});
   // Padding-free batches: ids [1,N] hold sequences of `lengths` back to back (their sum is N), each
   // at positions 0..L-1 and attending only within itself -> hidden [1,N,H], equal to running each
   // sequence alone. No compute goes to padding; on the CPU the fused attention takes the sequences as
@@ -91,8 +79,7 @@ struct TransformerImpl : torch::nn::Module {
 
  private:
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
-                           const torch::Tensor& positions, const torch::Tensor& mask_full,
-                           const torch::Tensor& mask_window, KvCache* cache, const torch::Tensor& rows, int64_t kv_len,
+                           const torch::Tensor& mask_full, const torch::Tensor& mask_window,
                            const std::vector<int64_t>* lengths);
   bool checkpointing_ = false;
 };

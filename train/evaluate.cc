@@ -1,11 +1,11 @@
 #include "train/evaluate.h"
 
 #include <algorithm>
-#include <numeric>
+#include <optional>
 
 #include "core/answer.h"
 #include "core/strings.h"
-#include "model/generate.h"
+#include "rollout/engine.h"
 
 namespace rleif::train {
 
@@ -71,57 +71,94 @@ std::vector<int64_t> stop_token_ids(const Tokenizer& tok, const model::ModelConf
   return ids;
 }
 
+namespace {
+// A scope that puts the model back in training mode if it was (the engine's decoder sets eval()).
+struct RestoreTrainingMode {
+  model::CausalLM& m;
+  bool was_training;
+  ~RestoreTrainingMode() {
+    if (was_training) m->train();
+  }
+};
+
+// Scores generated tokens as WizardMath does: decoded without special tokens, cut at the first
+// stop string, the final answer extracted and compared with the reference.
+EvalRow score_completion(const EvalProblem& problem, const Tokenizer& tok, std::vector<int32_t> tokens,
+                         const std::string& finish_reason, const std::vector<std::string>& stop) {
+  EvalRow r;
+  r.id = problem.id;
+  r.truth = problem.truth;
+  r.completion = tok.decode(tokens, /*skip_special_tokens=*/true);
+  size_t cut = std::string::npos;
+  for (auto& s : stop) cut = std::min(cut, r.completion.find(s));
+  if (cut != std::string::npos) r.completion.resize(cut);
+  r.predicted = extract_answer(r.completion);
+  r.correct = r.predicted && answers_match(*r.predicted, r.truth);
+  r.finish_reason = finish_reason;
+  r.tokens = static_cast<int64_t>(tokens.size());
+  return r;
+}
+}  // namespace
+
 EvalSummary evaluate_greedy(model::CausalLM& model, const Tokenizer& tok, const std::vector<EvalProblem>& problems,
                             const GreedyEvalOptions& opts, const std::vector<int64_t>& eos_ids,
                             const std::function<void(const EvalRow&)>& on_row) {
-  RLEIF_CHECK(opts.batch_size >= 1, "eval batch_size must be >= 1");
-  torch::NoGradGuard ng;
-  const bool was_training = model->is_training();
-  model->eval();
+  RLEIF_CHECK(opts.batch_size >= 1, "eval batch_size is ", opts.batch_size, "; give at least 1");
+  RLEIF_CHECK(opts.max_new_tokens >= 1, "eval max_new_tokens is ", opts.max_new_tokens, "; give at least 1");
+  EvalSummary sum;
   const size_t n = problems.size();
-  std::vector<std::vector<int32_t>> prompts(n);
-  for (size_t i = 0; i < n; ++i) prompts[i] = tok.encode(render_prompt(opts.prompt_template, problems[i].question), true);
-  // Decode similar lengths together (less padding); report in input order.
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() < prompts[b].size(); });
+  if (n == 0) return sum;
+  const int64_t model_max = model->cfg.max_position_embeddings > 0 ? model->cfg.max_position_embeddings : 2048;
+  rollout::SamplingParams params;
+  params.temperature = 0;
+  params.seed = 0;  // greedy draws nothing; a fixed seed spares the OS entropy call
+  params.stop = opts.stop;
+  params.stop_token_ids = eos_ids;
+  std::vector<rollout::Request> requests(n);
+  int64_t longest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto& r = requests[i];
+    r.prompt = tok.encode(render_prompt(opts.prompt_template, problems[i].question), true);
+    const int64_t len = static_cast<int64_t>(r.prompt.size());
+    RLEIF_CHECK(len >= 1 && len < model_max, "eval: problem '", problems[i].id, "' has a prompt of ", len,
+                " tokens but the model takes ", model_max, " positions (max_position_embeddings); shorten or drop it");
+    // Generation ends at the model's last position, as vLLM's max_model_len does.
+    r.params = params;
+    r.params.max_new_tokens = std::min(opts.max_new_tokens, model_max - len);
+    longest = std::max(longest, len);
+  }
+  rollout::EngineOptions eo;
+  eo.max_batch = std::min<int64_t>(opts.batch_size, static_cast<int64_t>(n));
+  eo.max_len = std::min(model_max, longest + opts.max_new_tokens);
+
+  // A fresh engine per call: its packed weights and KV cache are built from the model as it is now
+  // (SFT evaluates the training model between optimizer steps) and freed on return.
+  RestoreTrainingMode restore{model, model->is_training()};
+  torch::NoGradGuard ng;
+  rollout::Engine engine(model, &tok, eo);
   std::vector<std::optional<EvalRow>> rows(n);
   size_t next_report = 0;
-  EvalSummary sum;
-  model::SamplingOptions so;
-  so.max_new_tokens = opts.max_new_tokens;
-  so.temperature = 0;
-  for (size_t start = 0; start < n; start += static_cast<size_t>(opts.batch_size)) {
-    const size_t end = std::min(n, start + static_cast<size_t>(opts.batch_size));
-    std::vector<std::vector<int32_t>> batch;
-    for (size_t k = start; k < end; ++k) batch.push_back(prompts[order[k]]);
-    auto gens = model::generate(model, batch, so, eos_ids);
-    for (size_t k = start; k < end; ++k) {
-      const size_t i = order[k];
-      const auto& g = gens[k - start];
-      EvalRow r;
-      r.id = problems[i].id;
-      r.truth = problems[i].truth;
-      r.completion = tok.decode(g.tokens, /*skip_special_tokens=*/true);
-      size_t cut = std::string::npos;
-      for (auto& s : opts.stop) cut = std::min(cut, r.completion.find(s));
-      if (cut != std::string::npos) r.completion.resize(cut);
-      r.predicted = extract_answer(r.completion);
-      r.correct = r.predicted && answers_match(*r.predicted, r.truth);
-      r.finish_reason = g.finish_reason;
-      r.tokens = static_cast<int64_t>(g.tokens.size());
-      ++sum.n;
-      sum.correct += r.correct ? 1 : 0;
-      sum.tokens += r.tokens;
-      rows[i] = std::move(r);
-    }
+  engine.generate(requests, [&](size_t i, const rollout::Completion& c) {
+    const rollout::Sample& s = c.samples.at(0);
+    std::vector<int32_t> tokens = s.tokens;
+    // The engine keeps the EOS token that ended a sample; the completion and its count do not.
+    auto is_eos = [&](int32_t id) {
+      return std::count(eos_ids.begin(), eos_ids.end(), id) > 0 ||
+             std::count(engine.eos_ids().begin(), engine.eos_ids().end(), id) > 0;
+    };
+    if (s.finish == rollout::FinishReason::stop && !tokens.empty() && is_eos(tokens.back())) tokens.pop_back();
+    EvalRow r = score_completion(problems[i], tok, std::move(tokens), enum_name(s.finish), opts.stop);
+    ++sum.n;
+    sum.correct += r.correct ? 1 : 0;
+    sum.tokens += r.tokens;
+    rows[i] = std::move(r);
+    // Requests are admitted in input order, so rows mostly finish near it; report strictly in order.
     while (next_report < n && rows[next_report]) {
       if (on_row) on_row(*rows[next_report]);
       rows[next_report].reset();
       ++next_report;
     }
-  }
-  if (was_training) model->train();
+  });
   return sum;
 }
 

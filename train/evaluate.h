@@ -29,8 +29,8 @@ std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t lim
 struct GreedyEvalOptions {
   PromptTemplate prompt_template = PromptTemplate::alpaca;
   int64_t max_new_tokens = 512;   // per problem
-  int64_t batch_size = 32;        // prompts decoded together
-  // WizardMath's vLLM stop strings: text from the first of these on is cut from the completion.
+  int64_t batch_size = 32;        // rows decoded together; a finished row takes the next problem
+  // WizardMath's vLLM stop strings: decoding stops at the first, and it and what follows are cut.
   std::vector<std::string> stop = {"Instruction:", "Instruction", "Response:", "Response"};
 };
 
@@ -40,8 +40,8 @@ struct EvalRow {
   std::optional<std::string> predicted;  // extracted final answer
   std::string truth;
   bool correct = false;
-  std::string finish_reason;           // stop | length
-  int64_t tokens = 0;                  // generated tokens
+  std::string finish_reason;           // stop (EOS or a stop string) | length
+  int64_t tokens = 0;                  // generated tokens, the EOS that ended decoding excluded
   json to_json() const;
 };
 
@@ -52,7 +52,10 @@ struct EvalSummary {
   double accuracy() const { return n ? static_cast<double>(correct) / static_cast<double>(n) : 0.0; }
 };
 
-// Decodes every problem greedily; on_row is called for each finished problem in input order.
+// Decodes every problem greedily on a rollout::Engine built for this call over `model` (its weights as
+// they are now; the model's train/eval mode is restored on return); on_row is called for each
+// finished problem in input order. Generation ends at EOS (eos_ids and the model's), at a stop
+// string, after max_new_tokens, or at the model's last position.
 EvalSummary evaluate_greedy(model::CausalLM& model, const Tokenizer& tok, const std::vector<EvalProblem>& problems,
                             const GreedyEvalOptions& opts, const std::vector<int64_t>& eos_ids,
                             const std::function<void(const EvalRow&)>& on_row = {});

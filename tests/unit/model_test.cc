@@ -1,5 +1,6 @@
-// Model invariants: the KV cache, explicit positions, padding, cache rows, token log-probs,
-// gradient checkpointing, bf16, and bitwise save/load round trips.
+// Model invariants: explicit positions, padding, token log-probs, gradient checkpointing, bf16, and
+// bitwise save/load round trips. (Incremental decoding with a KV cache is rollout::Decoder's:
+// tests/integration/rollout_decoder_test.cc.)
 #include <gtest/gtest.h>
 
 #include "core/fs.h"
@@ -10,28 +11,6 @@
 namespace rleif::test {
 namespace {
 using torch::indexing::Slice;
-
-class CacheTest : public ::testing::TestWithParam<std::string> {};
-
-// Prefill a prefix, then feed one token at a time: every position's logits equal the full forward.
-TEST_P(CacheTest, IncrementalDecodingEqualsFullForward) {
-  std::string dir = model_fixture(GetParam());
-  RLEIF_REQUIRE_PATH(dir);
-  auto ids = load_tensor(dir + "/expected.safetensors", "ids");  // [B,T]
-  auto m = model::load_causal_lm(dir);
-  torch::NoGradGuard ng;
-  const int64_t B = ids.size(0), T = ids.size(1), P = 5;
-  auto full = m->forward(ids);  // [B,T,V]
-  auto cache = model::KvCache::allocate(m->cfg, B, T, torch::TensorOptions().dtype(torch::kFloat32));
-  std::vector<torch::Tensor> steps{m->forward(ids.index({Slice(), Slice(0, P)}), {}, &cache)};
-  for (int64_t t = P; t < T; ++t) {
-    auto pos = torch::full({B, 1}, t, torch::kInt64);
-    steps.push_back(m->forward(ids.index({Slice(), Slice(t, t + 1)}), pos, &cache));
-  }
-  EXPECT_LE(max_abs_diff(torch::cat(steps, 1), full), 1e-5) << GetParam();
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, CacheTest, ::testing::Values("llama2", "llama3", "mistral", "qwen2"));
 
 // Rows of different lengths, right-padded with positions continuing: real positions are unaffected
 // by the padding and equal a forward of each row alone.
@@ -46,34 +25,6 @@ TEST(ModelTest, RightPaddingNeedsNoMask) {
   auto batch = m->forward(padded);
   auto alone = m->forward(ids.index({Slice(1, 2), Slice(0, 12)}));
   EXPECT_LE(max_abs_diff(batch.index({Slice(1, 2), Slice(0, 12)}), alone), 1e-5);
-}
-
-// Cache rows: a request prefilled into cache row 2 of 3 while other rows hold other requests.
-TEST(ModelTest, CacheRowsSelectSlots) {
-  std::string dir = model_fixture("llama3");
-  RLEIF_REQUIRE_PATH(dir);
-  auto ids = load_tensor(dir + "/expected.safetensors", "ids");
-  auto m = model::load_causal_lm(dir);
-  torch::NoGradGuard ng;
-  const int64_t T = ids.size(1);
-  auto full = m->forward(ids.index({Slice(0, 1)}));  // [1,T,V]
-  auto cache = model::KvCache::allocate(m->cfg, 3, T, torch::TensorOptions().dtype(torch::kFloat32));
-  auto row = torch::tensor({2}, torch::kInt64);
-  m->forward(ids.index({Slice(1, 2)}), {}, &cache, torch::tensor({0}, torch::kInt64));  // a neighbour in row 0
-  auto pre = m->forward(ids.index({Slice(0, 1), Slice(0, 8)}), {}, &cache, row);
-  auto pos = torch::arange(8, T, torch::kInt64).unsqueeze(0);
-  auto rest = m->forward(ids.index({Slice(0, 1), Slice(8, T)}), pos, &cache, row);
-  EXPECT_LE(max_abs_diff(torch::cat({pre, rest}, 1), full), 1e-5);
-}
-
-TEST(ModelTest, PositionsBeyondTheCacheAreAnError) {
-  std::string dir = model_fixture("llama2");
-  RLEIF_REQUIRE_PATH(dir);
-  auto m = model::load_causal_lm(dir);
-  torch::NoGradGuard ng;
-  auto cache = model::KvCache::allocate(m->cfg, 1, 4, torch::TensorOptions().dtype(torch::kFloat32));
-  auto ids = torch::ones({1, 1}, torch::kInt64);
-  EXPECT_THROW(m->forward(ids, torch::full({1, 1}, 4, torch::kInt64), &cache), Error);
 }
 
 // token_logprobs (chunked, never a full [B,T,V] log-softmax) equals log_softmax + gather.
@@ -109,7 +60,7 @@ TEST(ModelTest, GradientCheckpointingGivesTheSameGradients) {
 }
 
 // bf16 weights and activations: within bf16's precision of the fp32 logits (8 mantissa bits,
-// relative error ~4e-3 per op; logits here are O(1)), and the cache path agrees in bf16 too.
+// relative error ~4e-3 per op; logits here are O(1)).
 TEST(ModelTest, Bf16ForwardTracksFp32) {
   std::string dir = model_fixture("llama3");
   RLEIF_REQUIRE_PATH(dir);
