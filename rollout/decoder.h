@@ -2,7 +2,7 @@
 // on top of the model's own modules (embeddings, norms, projections, MLPs, RoPE tables, lm_head),
 // so the numbers match model::CausalLM while the cache layout suits decoding.
 //
-// Cache layout: L x [Bc, Hkv, Tmax, D] (head-major, unlike model::KvCache's [Bc, Tmax, Hkv, D]):
+// Cache layout: L x [Bc, Hkv, Tmax, D] (head-major):
 // the keys of one (row, head) are a contiguous [Tmax, D] block, so decode attention over the first
 // rows is a batched GEMM over views with no copy, and SDPA reads the cache directly.
 #pragma once
