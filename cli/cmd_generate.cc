@@ -20,6 +20,7 @@
 #include "model/hf_io.h"
 #include "model/tokenizer.h"
 #include "rollout/engine.h"
+#include "rollout/prompt.h"
 
 namespace rleif::cli {
 namespace {
@@ -98,15 +99,12 @@ Loaded load(const GenerateConfig& cfg) {
   return l;
 }
 
-// A prompt's token ids. A text that encodes to nothing (an empty prompt) starts from BOS alone, as
-// llama2.c's run.c does without a prompt and transformers' generate() does without input_ids
-// (generation_config.bos_token_id, i.e. config.json's; the tokenizer's BOS when config.json has none).
+// A prompt's token ids; a text that encodes to nothing starts from BOS alone (rollout/prompt.h).
 std::vector<int32_t> encode_prompt(const GenerateConfig& cfg, const Loaded& l, const std::string& text,
                                    const std::string& where) {
   std::vector<int32_t> ids = l.tok->encode(apply_template(cfg.prompt_template, text), /*add_special_tokens=*/true);
   if (!ids.empty()) return ids;
-  std::optional<int32_t> bos = l.tok->bos_id();
-  if (l.lm->cfg.bos_token_id >= 0) bos = static_cast<int32_t>(l.lm->cfg.bos_token_id);
+  std::optional<int32_t> bos = rollout::empty_prompt_start(*l.tok, l.lm->cfg.bos_token_id);
   RLEIF_CHECK(bos.has_value(), where, ": the prompt is empty, and an empty prompt starts from the BOS token, but ",
               cfg.model, " has none (no bos_token_id in config.json, no BOS in tokenizer.json); give a non-empty prompt, "
               "or set bos_token_id in config.json");

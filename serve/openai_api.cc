@@ -4,6 +4,8 @@
 #include <limits>
 #include <optional>
 
+#include "rollout/prompt.h"
+
 namespace rleif::serve {
 
 ApiError::ApiError(int status_, const std::string& message, std::string param_, std::string type_, std::string code_)
@@ -197,8 +199,7 @@ ApiRequest parse_request(const json& b, Endpoint endpoint, const ApiLimits& limi
 std::vector<int32_t> encode_completion_prompt(const Tokenizer& tok, const std::string& text, int64_t config_bos) {
   std::vector<int32_t> ids = tok.encode(text, /*add_special_tokens=*/true);
   if (!ids.empty()) return ids;
-  std::optional<int32_t> bos = tok.bos_id();
-  if (config_bos >= 0) bos = static_cast<int32_t>(config_bos);
+  std::optional<int32_t> bos = rollout::empty_prompt_start(tok, config_bos);
   if (!bos)
     throw bad("prompt", "'prompt' is empty, and an empty prompt starts from the BOS token, but this model has none "
                         "(no bos_token_id in config.json, no BOS in tokenizer.json); send a non-empty prompt");
