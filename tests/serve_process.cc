@@ -69,4 +69,15 @@ std::string ServeProcess::log() const {
   return ss.str();
 }
 
+CommandResult post_json(const std::string& url, const nlohmann::json& body) {
+  const char* script =
+      "import sys, urllib.request, urllib.error\n"
+      "q = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})\n"
+      "try:\n"
+      "    print(urllib.request.urlopen(q, timeout=120).read().decode())\n"
+      "except urllib.error.HTTPError as e:\n"
+      "    print(e.code, e.read().decode()); sys.exit(1)\n";
+  return run_command({python_bin(), "-c", script, url, body.dump()}, 180);
+}
+
 }  // namespace rleif::test

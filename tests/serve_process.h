@@ -4,8 +4,11 @@
 #pragma once
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "tests/test_util.h"
 
 namespace rleif::test {
 
@@ -30,5 +33,9 @@ class ServeProcess {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// POSTs `body` to `url` with the venv python's urllib: exit 0 and the response body, or exit 1 and
+// "STATUS BODY" for an HTTP error.
+CommandResult post_json(const std::string& url, const nlohmann::json& body);
 
 }  // namespace rleif::test

@@ -70,18 +70,6 @@ TEST_F(ServeTest, SigtermDrainsRunningStreamAndExitsZero) {
   EXPECT_EQ(s.wait_exit(60), 0) << s.log();
 }
 
-// POSTs `body` to `url` with the venv python's urllib; prints the response body, or the status and body.
-CommandResult post_json(const std::string& url, const json& body) {
-  const char* script =
-      "import sys, urllib.request, urllib.error\n"
-      "q = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})\n"
-      "try:\n"
-      "    print(urllib.request.urlopen(q, timeout=120).read().decode())\n"
-      "except urllib.error.HTTPError as e:\n"
-      "    print(e.code, e.read().decode()); sys.exit(1)\n";
-  return run_command({python_bin(), "-c", script, url, body.dump()}, 180);
-}
-
 // Issue 16: the fixture's GPT-2 tokenizer adds no BOS, so "" encodes to nothing; the server starts
 // from config.json's bos_token_id alone, as transformers' generate() without input_ids (whose ids
 // rollout_generate_cli_test checks), so "" answers what [50256] answers.

@@ -70,18 +70,6 @@ TEST(StoriesCli, GreedyStoryEqualsTransformers) {
   EXPECT_EQ(r.out.rfind(prompt, 0), 0u) << "stdout starts with the prompt";
 }
 
-// POSTs `body` to `url` with the venv python's urllib; prints the response body (or the error body).
-CommandResult post_json(const std::string& url, const json& body) {
-  const char* script =
-      "import sys, urllib.request, urllib.error\n"
-      "q = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})\n"
-      "try:\n"
-      "    print(urllib.request.urlopen(q, timeout=120).read().decode())\n"
-      "except urllib.error.HTTPError as e:\n"
-      "    print(e.code, e.read().decode()); sys.exit(1)\n";
-  return run_command({python_bin(), "-c", script, url, body.dump()}, 180);
-}
-
 // Issue 16: `--prompt ""` (and "prompt": "" in the server) is a request for an unconditional sample,
 // started from [BOS] alone; the reference is transformers' greedy continuation of tok("") = [BOS].
 TEST(StoriesCli, EmptyPromptGeneratesFromBosLikeTransformers) {
