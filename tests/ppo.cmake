@@ -1,0 +1,6 @@
+# ppo: the arithmetic of PPO / GRPO / RLOO (KL estimators, GAE, group advantages, losses, KL
+# controller) against hand-computed literals and an explicit-loop GAE reference.
+rleif_add_test(NAME ppo_algo_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/ppo_algo_test.cc
+  LIBS rleif_ppo
+  LABELS unit)
