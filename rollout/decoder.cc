@@ -57,7 +57,8 @@ Decoder::Decoder(model::CausalLM lm, int64_t slots, int64_t capacity, AttentionK
   RLEIF_CHECK(capacity >= 2, "rollout: the KV cache needs at least 2 positions per row, got ", capacity);
   auto params = lm_->parameters();
   RLEIF_CHECK(!params.empty(), "rollout: the model has no parameters");
-  lm_->eval();
+  // The model's train/eval mode is left as it is: decoding runs under InferenceMode, where nothing in
+  // the model depends on it, and a trainer that builds an engine on its policy keeps training it.
   device_ = params[0].device();
   dtype_ = params[0].scalar_type();
   const bool cpu_fp32 = device_.is_cpu() && dtype_ == torch::kFloat32;

@@ -19,7 +19,7 @@ json EvalRow::to_json() const {
               {"completion", completion}};
 }
 
-std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t limit) {
+std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t limit, bool require_truth) {
   std::vector<EvalProblem> out;
   JsonlReader reader(path);
   json rec;
@@ -54,7 +54,8 @@ std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t lim
           break;
         }
     }
-    RLEIF_CHECK(!p.truth.empty(), loc.str(), ": no reference answer; expected 'answer', 'response' or 'solution'");
+    RLEIF_CHECK(!p.truth.empty() || !require_truth, loc.str(),
+                ": no reference answer; expected 'answer', 'response' or 'solution'");
     if (rec.contains("id")) p.id = rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump();
     else p.id = std::to_string(loc.line);
     out.push_back(std::move(p));
@@ -72,15 +73,6 @@ std::vector<int64_t> stop_token_ids(const Tokenizer& tok, const model::ModelConf
 }
 
 namespace {
-// A scope that puts the model back in training mode if it was (the engine's decoder sets eval()).
-struct RestoreTrainingMode {
-  model::CausalLM& m;
-  bool was_training;
-  ~RestoreTrainingMode() {
-    if (was_training) m->train();
-  }
-};
-
 // Scores generated tokens as WizardMath does: decoded without special tokens, cut at the first
 // stop string, the final answer extracted and compared with the reference.
 EvalRow score_completion(const EvalProblem& problem, const Tokenizer& tok, std::vector<int32_t> tokens,
@@ -133,7 +125,6 @@ EvalSummary evaluate_greedy(model::CausalLM& model, const Tokenizer& tok, const 
 
   // A fresh engine per call: its packed weights and KV cache are built from the model as it is now
   // (SFT evaluates the training model between optimizer steps) and freed on return.
-  RestoreTrainingMode restore{model, model->is_training()};
   torch::NoGradGuard ng;
   rollout::Engine engine(model, &tok, eo);
   std::vector<std::optional<EvalRow>> rows(n);

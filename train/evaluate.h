@@ -23,8 +23,10 @@ struct EvalProblem {
 // Reads problems from JSONL. The question is the first of "prompt", "question", "instruction",
 // "problem"; the reference answer is "answer" (a number, or a solution whose final answer is
 // extracted: GSM8K's "... #### 18" works as it is), else the final answer of "response" or
-// "solution". limit > 0 keeps the first `limit`. Missing fields are errors naming file and line.
-std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t limit = 0);
+// "solution". limit > 0 keeps the first `limit`. Missing fields are errors naming file and line;
+// with require_truth = false a record without a reference answer is kept with truth "" (RL prompts
+// scored by a reward model).
+std::vector<EvalProblem> load_eval_problems(const std::string& path, int64_t limit = 0, bool require_truth = true);
 
 struct GreedyEvalOptions {
   PromptTemplate prompt_template = PromptTemplate::alpaca;
@@ -53,7 +55,7 @@ struct EvalSummary {
 };
 
 // Decodes every problem greedily on a rollout::Engine built for this call over `model` (its weights as
-// they are now; the model's train/eval mode is restored on return); on_row is called for each
+// they are now; the model's train/eval mode is left as it is); on_row is called for each
 // finished problem in input order. Generation ends at EOS (eos_ids and the model's), at a stop
 // string, after max_new_tokens, or at the model's last position.
 EvalSummary evaluate_greedy(model::CausalLM& model, const Tokenizer& tok, const std::vector<EvalProblem>& problems,

@@ -1,5 +1,7 @@
 #include "train/optim.h"
 
+#include <torch/csrc/autograd/variable.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -100,6 +102,10 @@ void AdamW::step_fused(double lr) {
     at::_foreach_add_(steps, 1);
     at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
                       groups_[gi].weight_decay, opts_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    // The fused kernel writes the parameters without moving their version counters (PyTorch's does
+    // not either); moved here so that whatever keeps a derived copy of a weight (the rollout engine's
+    // packed panels, model/cpu_gemm.h) sees the update, as it does after the per-tensor path.
+    for (auto& p : params) torch::autograd::impl::bump_version(p);
   }
 }
 

@@ -1,0 +1,557 @@
+#include "ppo/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/strings.h"
+#include "model/hf_io.h"
+#include "ppo/experience.h"
+#include "ppo/forward.h"
+#include "rollout/engine.h"
+#include "rollout/text_stream.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/optim.h"
+#include "train/runtime.h"
+#include "train/tensor_io.h"
+#include "train/trainer.h"
+
+namespace rleif::ppo {
+namespace fsys = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// splitmix64 of a few words: the sampling seed of (run seed, iteration, prompt).
+int64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xBF58476D1CE4E5B9ULL ^ (c + 1) * 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return static_cast<int64_t>((z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL);
+}
+
+std::string file_or_empty(const std::string& p) { return path_exists(p) ? read_file(p) : std::string(); }
+
+struct State {
+  int64_t iteration = 0;
+  int64_t optimizer_steps = 0;
+  int64_t tokens = 0;  // generated tokens trained on
+  double elapsed_s = 0;
+  json to_json(const json& kl) const {
+    return json{{"iteration", iteration}, {"optimizer_steps", optimizer_steps}, {"tokens", tokens}, {"elapsed_s", elapsed_s},
+                {"kl_controller", kl}};
+  }
+};
+
+class Loop {
+ public:
+  Loop(const PpoConfig& cfg, std::string config_yaml, RemoteRewardFn remote)
+      : cfg_(cfg), yaml_(std::move(config_yaml)), remote_(std::move(remote)),
+        ckpt_(cfg.train.output_dir, static_cast<int>(cfg.train.keep_last)), kl_(cfg.algo.kl) {}
+  PpoResult run();
+
+ private:
+  void load_models(const std::string& resume);
+  void save_checkpoint();
+  void resume_from(const std::string& dir);
+  Experience rollout(int64_t it, json& m);
+  void update(Experience& e, int64_t it, bool policy_on, json& m);
+  json evaluate();
+  bool use_critic() const { return cfg_.algo.advantage == Advantage::gae; }
+  bool use_ref() const { return cfg_.algo.kl.beta > 0 || cfg_.algo.kl.target > 0; }
+
+  PpoConfig cfg_;
+  std::string yaml_;
+  RemoteRewardFn remote_;
+  train::Checkpointer ckpt_;
+  KlController kl_;
+  State st_;
+  torch::Device device_{torch::kCPU};
+  std::optional<torch::ScalarType> amp_;
+  std::unique_ptr<Tokenizer> tok_;
+  std::string tok_path_;
+  train::PromptTemplate tmpl_ = train::PromptTemplate::alpaca;
+  std::vector<train::EvalProblem> prompts_, eval_;
+  model::CausalLM actor_{nullptr}, ref_{nullptr};
+  model::ScoreModel critic_{nullptr};
+  std::unique_ptr<train::AdamW> actor_opt_, critic_opt_;
+  std::unique_ptr<rollout::Engine> engine_;
+  std::unique_ptr<Rewarder> rewarder_;
+  std::vector<int64_t> eos_;
+};
+
+void Loop::load_models(const std::string& resume) {
+  model::LoadOptions lo;
+  lo.dtype = torch::kFloat32;
+  lo.device = device_;
+  actor_ = model::load_causal_lm(resume.empty() ? cfg_.policy.path : resume, lo);
+  actor_->train();
+  if (use_ref()) {
+    ref_ = model::load_causal_lm(cfg_.policy.path, lo);
+    ref_->eval();
+    for (auto& p : ref_->parameters()) p.set_requires_grad(false);
+  }
+  if (use_critic()) {
+    std::string from = cfg_.critic.path;
+    if (!resume.empty()) from = (fsys::path(resume) / "critic").string();
+    else if (from.empty()) from = cfg_.reward.kind == RewardKind::orm ? cfg_.reward.orm : cfg_.policy.path;
+    // The critic reads the policy's tokens: its vocabulary must be the policy's.
+    const std::string tj = (fsys::path(from) / "tokenizer.json").string();
+    RLEIF_CHECK(!path_exists(tj) || file_or_empty(tj) == file_or_empty(tok_path_), "the critic would start from ", from,
+                ", whose tokenizer.json differs from the policy's (", tok_path_, "); a critic reads the policy's token ids, "
+                "so start it from a model with the policy's tokenizer (critic.path=", cfg_.policy.path, ")");
+    torch::manual_seed(static_cast<uint64_t>(cfg_.train.seed));
+    critic_ = model::load_score_model(from, lo, /*allow_new_head=*/true, 1);
+    RLEIF_CHECK(critic_->cfg.vocab_size == actor_->cfg.vocab_size, "the critic (", from, ") has a vocabulary of ",
+                critic_->cfg.vocab_size, " but the policy's is ", actor_->cfg.vocab_size, "; set critic.path to a model "
+                "with the policy's tokenizer");
+    if (resume.empty() && from == cfg_.policy.path) {
+      torch::NoGradGuard ng;
+      critic_->score->weight.zero_();  // a fresh value head predicts 0 until it learns
+    }
+    critic_->train();
+  }
+}
+
+void Loop::save_checkpoint() {
+  ckpt_.save(
+      st_.iteration,
+      [&](const std::string& dir) {
+        model::save_causal_lm(actor_, dir, fsys::path(tok_path_).parent_path().string());
+        train::write_model_template(dir, tmpl_);
+      },
+      [&](const std::string& dir) {
+        if (critic_) model::save_score_model(critic_, (fsys::path(dir) / "critic").string(),
+                                             fsys::path(tok_path_).parent_path().string());
+        train::save_tensors((fsys::path(dir) / "optimizer.safetensors").string(), actor_opt_->state());
+        if (critic_opt_) train::save_tensors((fsys::path(dir) / "critic_optimizer.safetensors").string(), critic_opt_->state());
+        train::save_tensors((fsys::path(dir) / "rng.safetensors").string(), train::capture_rng());
+        write_file_atomic((fsys::path(dir) / "config.yaml").string(), yaml_);
+        write_file_atomic((fsys::path(dir) / "ppo_state.json").string(), st_.to_json(kl_.state()).dump(2) + "\n");
+      });
+}
+
+void Loop::resume_from(const std::string& dir) {
+  const std::string sp = (fsys::path(dir) / "ppo_state.json").string();
+  json j = json::parse(read_file(sp), nullptr, false);
+  RLEIF_CHECK(j.is_object() && j.contains("iteration"), sp, ": not a ppo state; the checkpoint is damaged (delete it)");
+  st_.iteration = j["iteration"].get<int64_t>();
+  st_.optimizer_steps = j.value("optimizer_steps", int64_t{0});
+  st_.tokens = j.value("tokens", int64_t{0});
+  st_.elapsed_s = j.value("elapsed_s", 0.0);
+  kl_.load_state(j.value("kl_controller", json::object()), sp);
+  auto load_opt = [](train::AdamW& o, const std::string& p) {
+    auto s = train::load_tensors(p);
+    o.load_state([&](const std::string& k) { auto it = s.find(k); return it == s.end() ? torch::Tensor() : it->second; }, p);
+  };
+  load_opt(*actor_opt_, (fsys::path(dir) / "optimizer.safetensors").string());
+  if (critic_opt_) load_opt(*critic_opt_, (fsys::path(dir) / "critic_optimizer.safetensors").string());
+  std::vector<std::pair<std::string, torch::Tensor>> rng;
+  const std::string rp = (fsys::path(dir) / "rng.safetensors").string();
+  for (auto& [k, v] : train::load_tensors(rp)) rng.emplace_back(k, v);
+  train::restore_rng(rng, rp);
+  if (file_or_empty((fsys::path(dir) / "config.yaml").string()) != yaml_)
+    log_warn("the config differs from the one stored in ", dir, "; resuming with the new one");
+}
+
+Experience Loop::rollout(int64_t it, json& m) {
+  const auto& ro = cfg_.rollout;
+  const int64_t np = static_cast<int64_t>(prompts_.size());
+  const uint64_t seed = static_cast<uint64_t>(cfg_.train.seed);
+  std::vector<int64_t> chosen;
+  std::vector<rollout::Request> reqs;
+  std::vector<int64_t> perm;
+  int64_t perm_epoch = -1;
+  for (int64_t k = 0; k < ro.prompts_per_iteration; ++k) {
+    const int64_t pos = it * ro.prompts_per_iteration + k;
+    if (pos / np != perm_epoch) {
+      perm_epoch = pos / np;
+      perm = train::epoch_permutation(np, seed, perm_epoch);
+    }
+    const int64_t p = perm[static_cast<size_t>(pos % np)];
+    chosen.push_back(p);
+    rollout::Request r;
+    r.prompt = tok_->encode(train::render_prompt(tmpl_, prompts_[static_cast<size_t>(p)].question), true);
+    r.params.n = ro.n;
+    r.params.temperature = ro.temperature;
+    r.params.top_p = ro.top_p;
+    r.params.max_new_tokens = ro.max_new_tokens;
+    r.params.stop = ro.stop;
+    r.params.seed = mix_seed(seed, static_cast<uint64_t>(it), static_cast<uint64_t>(k));
+    reqs.push_back(std::move(r));
+  }
+  auto t0 = Clock::now();
+  std::vector<rollout::Completion> done;
+  {
+    torch::NoGradGuard ng;
+    done = engine_->generate(reqs);
+  }
+  m["time_rollout_s"] = since(t0);
+
+  Experience e;
+  std::vector<RewardItem> items;
+  std::vector<float> engine_lp;
+  std::vector<std::vector<int64_t>> text_ends;
+  for (size_t k = 0; k < done.size(); ++k)
+    for (auto& s : done[k].samples) {
+      SeqRow row;
+      row.prompt = reqs[k].prompt;
+      row.response = s.tokens;
+      RLEIF_CHECK(!row.response.empty(), "ppo: the engine returned an empty sample");
+      e.rows.push_back(std::move(row));
+      e.group.push_back(static_cast<int64_t>(k));
+      const auto& pr = prompts_[static_cast<size_t>(chosen[k])];
+      items.push_back(RewardItem{pr.question, s.text, pr.truth, s.finish == rollout::FinishReason::stop});
+      if (cfg_.reward.per_step) {
+        rollout::Detokenizer d(tok_.get(), reqs[k].prompt);
+        std::vector<int64_t> ends;
+        int64_t len = 0;
+        for (int32_t t : s.tokens) ends.push_back(len += static_cast<int64_t>(d.push(t).size()));
+        text_ends.push_back(std::move(ends));
+      }
+    }
+  const int64_t b = static_cast<int64_t>(e.rows.size());
+  for (const auto& r : e.rows) e.width = std::max<int64_t>(e.width, static_cast<int64_t>(r.response.size()));
+  e.mask = response_mask(e.rows, [&] { std::vector<int64_t> a(b); std::iota(a.begin(), a.end(), 0); return a; }(),
+                         e.width, device_);
+
+  // Rewards.
+  t0 = Clock::now();
+  auto res = rewarder_->score(items);
+  m["time_reward_s"] = since(t0);
+  std::vector<float> scores(static_cast<size_t>(b));
+  int64_t nan = 0, no_eos = 0, empty = 0, correct = 0, judged = 0;
+  double r_i = 0, r_a = 0;
+  int64_t n_i = 0, n_a = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& r = res[static_cast<size_t>(i)];
+    if (!std::isfinite(r.score)) ++nan;
+    scores[static_cast<size_t>(i)] = std::isfinite(r.score) ? static_cast<float>(r.score) : 0.0f;
+    no_eos += !items[static_cast<size_t>(i)].eos;
+    empty += trim(items[static_cast<size_t>(i)].response).empty();
+    if (r.correct >= 0) { ++judged; correct += r.correct; }
+    if (!std::isnan(r.r_i)) { r_i += r.r_i; ++n_i; }
+    if (!std::isnan(r.r_a)) { r_a += r.r_a; ++n_a; }
+  }
+  e.scores = torch::tensor(scores, torch::kFloat32).to(device_);
+  if (cfg_.reward.per_step) {
+    auto sr = torch::zeros({b, e.width}, torch::kFloat32);
+    for (int64_t i = 0; i < b; ++i) {
+      const auto& r = res[static_cast<size_t>(i)];
+      std::vector<int64_t> offs;
+      for (auto& [c, v] : r.step_scores) offs.push_back(c);
+      auto toks = offsets_to_tokens(offs, text_ends[static_cast<size_t>(i)]);
+      for (size_t s = 0; s < toks.size(); ++s) sr[i][toks[s]] += static_cast<float>(r.step_scores[s].second);
+    }
+    e.step_rewards = sr.to(device_);
+  }
+  // A NaN reward (a broken remote RM, say) must not train: its row is masked out of the update.
+  if (nan > 0) {
+    auto keep = torch::tensor([&] { std::vector<float> k; for (auto& r : res) k.push_back(std::isfinite(r.score) ? 1.f : 0.f); return k; }(),
+                              torch::kFloat32).to(device_);
+    e.mask = e.mask * keep.unsqueeze(1);
+  }
+  m["reward"] = e.scores.mean().item<double>();
+  m["reward_std"] = b > 1 ? e.scores.std().item<double>() : 0.0;
+  if (n_i) m["r_I"] = r_i / static_cast<double>(n_i);
+  if (n_a) m["r_A"] = r_a / static_cast<double>(n_a);
+  if (judged) m["train_accuracy"] = static_cast<double>(correct) / static_cast<double>(judged);
+  m["no_eos_share"] = static_cast<double>(no_eos) / static_cast<double>(b);
+  m["empty_responses"] = empty;
+  m["nan_rewards_skipped"] = nan;
+  m["response_length"] = e.mask.sum().item<double>() / static_cast<double>(std::max<int64_t>(b - nan, 1));
+  m["zero_std_share"] = zero_std_share(e.scores.cpu(), torch::tensor(e.group, torch::kInt64));
+
+  // Old log-probs, reference log-probs, values: no grad, in micro-batches.
+  t0 = Clock::now();
+  {
+    torch::NoGradGuard ng;
+    train::AutocastGuard ac(device_, amp_);
+    std::vector<torch::Tensor> lp, ref, val;
+    for (int64_t s = 0; s < b; s += cfg_.algo.micro_batch) {
+      std::vector<int64_t> idx;
+      for (int64_t i = s; i < std::min(b, s + cfg_.algo.micro_batch); ++i) idx.push_back(i);
+      lp.push_back(policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
+      if (ref_) ref.push_back(policy_forward(ref_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
+      if (critic_) val.push_back(critic_values(critic_, e.rows, idx, e.width, device_));
+    }
+    e.old_logp = torch::cat(lp);
+    if (ref_) {
+      e.ref_logp = torch::cat(ref);
+      e.kl = kl_estimate(e.old_logp, e.ref_logp, e.mask, cfg_.algo.kl_estimator);
+    }
+    if (critic_) e.values = torch::cat(val) * e.mask;
+  }
+  m["time_experience_s"] = since(t0);
+  // The engine's log-probs are of the untempered model: comparable with the trainer's at T = 1.
+  if (cfg_.rollout.temperature == 1.0) {
+    auto eng = torch::zeros({b, e.width}, torch::kFloat32);
+    int64_t i = 0;
+    for (auto& c : done)
+      for (auto& s : c.samples) {
+        eng[i].narrow(0, 0, static_cast<int64_t>(s.logprobs.size()))
+            .copy_(torch::tensor(s.logprobs, torch::kFloat32));
+        ++i;
+      }
+    m["logprob_gap"] = ((eng.to(device_) - e.old_logp).abs() * e.mask).sum().item<double>() /
+                       std::max(1.0, e.mask.sum().item<double>());
+  }
+  if (ref_) {
+    m["kl"] = ((e.kl * e.mask).sum(1)).mean().item<double>();  // per sequence
+    m["kl_beta"] = kl_.beta();
+  }
+  compute_advantages(e, cfg_.algo, kl_.beta());
+  return e;
+}
+
+void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
+  const auto& a = cfg_.algo;
+  const int64_t b = e.mask.size(0);
+  const bool on_policy = a.ppo_epochs == 1 && a.minibatches == 1;
+  auto t0 = Clock::now();
+  double sum_clip = 0, sum_ent = 0, sum_vloss = 0, sum_vclip = 0, sum_tokens = 0, sum_ratio = 0, sum_pg = 0;
+  double gn_actor = 0, gn_critic = 0;
+  int64_t n_steps = 0;
+  const uint64_t seed = static_cast<uint64_t>(mix_seed(static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(it), 7));
+  for (int64_t ep = 0; ep < a.ppo_epochs; ++ep) {
+    auto perm = train::epoch_permutation(b, seed, ep);
+    for (int64_t mb = 0; mb < a.minibatches; ++mb) {
+      const int64_t lo = b * mb / a.minibatches, hi = b * (mb + 1) / a.minibatches;
+      std::vector<int64_t> rows(perm.begin() + lo, perm.begin() + hi);
+      auto ridx = torch::tensor(rows, torch::kInt64).to(device_);
+      const double tokens = e.mask.index_select(0, ridx).sum().item<double>();
+      const double denom = a.loss_agg == LossAgg::token_mean ? tokens : static_cast<double>(rows.size());
+      if (tokens == 0) continue;
+      const double lr_mult = train::lr_multiplier(cfg_.schedule, st_.optimizer_steps,
+                                                  cfg_.train.iterations * a.ppo_epochs * a.minibatches);
+      for (size_t s = 0; s < rows.size(); s += static_cast<size_t>(a.micro_batch)) {
+        std::vector<int64_t> idx(rows.begin() + static_cast<int64_t>(s),
+                                 rows.begin() + static_cast<int64_t>(std::min(rows.size(), s + static_cast<size_t>(a.micro_batch))));
+        auto ii = torch::tensor(idx, torch::kInt64).to(device_);
+        auto mask = e.mask.index_select(0, ii);
+        train::AutocastGuard ac(device_, amp_);
+        if (policy_on) {
+          const bool want_ent = a.entropy_coef > 0 || ep == 0;
+          auto pf = policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, want_ent, device_);
+          // On-policy (one epoch, one minibatch) the old log-probs are these very numbers: the ratio is
+          // exactly 1 whatever the micro-batching, as the algorithm says it is.
+          auto old = on_policy ? pf.logp.detach() : e.old_logp.index_select(0, ii);
+          auto adv = e.advantages.index_select(0, ii);
+          auto pl = policy_loss(pf.logp, old, adv, mask, a.clip_low, a.clip_high, a.dual_clip);
+          auto loss = aggregate_loss(pl.loss, mask, a.loss_agg, denom, e.width);
+          if (ref_ && a.kl_in == KlPlacement::loss && kl_.beta() > 0) {
+            auto kl = kl_estimate(pf.logp, e.ref_logp.index_select(0, ii), mask, a.kl_estimator);
+            loss = loss + kl_.beta() * aggregate_loss(kl, mask, a.loss_agg, denom, e.width);
+          }
+          if (a.entropy_coef > 0) loss = loss - a.entropy_coef * aggregate_loss(pf.entropy, mask, a.loss_agg, denom, e.width);
+          loss.backward();
+          sum_pg += (pl.loss * mask).sum().item<double>();
+          sum_clip += (pl.clipped * mask).sum().item<double>();
+          sum_ratio += (pl.ratio.detach() * mask).sum().item<double>();
+          if (pf.entropy.defined() && ep == 0) sum_ent += (pf.entropy.detach() * mask).sum().item<double>();
+        }
+        if (critic_) {
+          auto v = critic_values(critic_, e.rows, idx, e.width, device_);
+          auto vl = value_loss(v, e.values.index_select(0, ii), e.returns.index_select(0, ii), mask, a.value_clip);
+          auto loss = aggregate_loss(vl.loss, mask, LossAgg::token_mean, tokens);
+          loss.backward();
+          sum_vloss += (vl.loss.detach() * mask).sum().item<double>();
+          sum_vclip += (vl.clipped * mask).sum().item<double>();
+        }
+        sum_tokens += mask.sum().item<double>();
+      }
+      auto step = [&](train::AdamW& opt, torch::nn::Module& mod, double lr) {
+        std::vector<torch::Tensor> ps;
+        for (auto& g : opt.groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
+        const double gn = train::clip_grad_norm(ps, cfg_.train.max_grad_norm);
+        RLEIF_CHECK(std::isfinite(gn), "ppo: the gradient norm is ", gn, " at iteration ", it + 1,
+                    "; lower optim.lr or check the rewards (metrics.jsonl)");
+        opt.step(lr);
+        opt.zero_grad();
+        (void)mod;
+        return gn;
+      };
+      if (policy_on) gn_actor += step(*actor_opt_, *actor_, cfg_.optim.lr * lr_mult);
+      if (critic_) gn_critic += step(*critic_opt_, *critic_, cfg_.critic_optim.lr * lr_mult);
+      ++st_.optimizer_steps;
+      ++n_steps;
+    }
+  }
+  const double tok = std::max(1.0, sum_tokens);
+  if (policy_on) {
+    m["policy_loss"] = sum_pg / tok;
+    m["clipfrac"] = sum_clip / tok;
+    m["ratio"] = sum_ratio / tok;
+    m["entropy"] = sum_ent / std::max(1.0, e.mask.sum().item<double>());
+    m["grad_norm"] = gn_actor / std::max<int64_t>(n_steps, 1);
+  }
+  if (critic_) {
+    m["value_loss"] = sum_vloss / tok;
+    m["value_clipfrac"] = sum_vclip / tok;
+    m["critic_grad_norm"] = gn_critic / std::max<int64_t>(n_steps, 1);
+    m["explained_variance"] = explained_variance(e.values, e.returns, e.mask);
+  }
+  m["time_train_s"] = since(t0);
+  st_.tokens += static_cast<int64_t>(e.mask.sum().item<double>());
+}
+
+json Loop::evaluate() {
+  if (eval_.empty()) return json::object();
+  train::GreedyEvalOptions go;
+  go.prompt_template = tmpl_;
+  go.max_new_tokens = cfg_.data.eval_max_new_tokens;
+  go.batch_size = 64;
+  go.stop = cfg_.rollout.stop;
+  auto rng = train::capture_rng();
+  auto s = train::evaluate_greedy(actor_, *tok_, eval_, go, eos_);
+  train::restore_rng(rng, "evaluation");
+  return json{{"accuracy", s.accuracy()}, {"correct", s.correct}, {"n", s.n}};
+}
+
+PpoResult Loop::run() {
+  const auto& tr = cfg_.train;
+  train::configure_threads(static_cast<int>(tr.threads));
+  device_ = train::resolve_device(tr.device);
+  train::configure_determinism(tr.deterministic, static_cast<uint64_t>(tr.seed));
+  amp_ = train::autocast_dtype(tr.precision, device_);
+  make_dirs(tr.output_dir);
+  ckpt_.remove_temporaries();
+  std::string resume = tr.resume ? ckpt_.latest() : "";
+  if (!tr.resume)
+    RLEIF_CHECK(ckpt_.list().empty(), tr.output_dir, " already holds checkpoints and train.resume=false; choose a new "
+                "train.output_dir or delete ", ckpt_.dir());
+
+  tok_path_ = cfg_.policy.tokenizer.empty() ? cfg_.policy.path : cfg_.policy.tokenizer;
+  if (is_directory(tok_path_)) tok_path_ = (fsys::path(tok_path_) / "tokenizer.json").string();
+  RLEIF_CHECK(path_exists(tok_path_), tok_path_, ": no tokenizer.json; set policy.tokenizer");
+  tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path_));
+  if (!cfg_.data.prompt_template.empty())
+    tmpl_ = parse_enum<train::PromptTemplate>(cfg_.data.prompt_template, "data.template");
+  else if (auto t = train::read_model_template(cfg_.policy.path)) tmpl_ = *t;
+  prompts_ = train::load_eval_problems(cfg_.data.prompts, cfg_.data.limit, /*require_truth=*/cfg_.reward.kind == RewardKind::rule);
+  RLEIF_CHECK(!prompts_.empty(), cfg_.data.prompts, ": no prompts");
+  if (!cfg_.data.eval.empty() && cfg_.data.eval_samples > 0) eval_ = train::load_eval_problems(cfg_.data.eval, cfg_.data.eval_samples);
+
+  load_models(resume);
+  eos_ = train::stop_token_ids(*tok_, actor_->cfg);
+  actor_opt_ = std::make_unique<train::AdamW>(train::decay_groups(*actor_, cfg_.optim.weight_decay), cfg_.optim);
+  if (critic_)
+    critic_opt_ = std::make_unique<train::AdamW>(train::decay_groups(*critic_, cfg_.critic_optim.weight_decay), cfg_.critic_optim);
+  if (!resume.empty()) {
+    resume_from(resume);
+    log_info("resuming from ", resume, " at iteration ", st_.iteration, "/", tr.iterations);
+  }
+  rewarder_ = std::make_unique<Rewarder>(cfg_.reward, tmpl_, tr.device == "auto" ? device_.str() : tr.device, remote_);
+  const std::string own_tok = file_or_empty(tok_path_);
+  for (const auto& d : rewarder_->model_dirs())
+    if (file_or_empty((fsys::path(d) / "tokenizer.json").string()) != own_tok)
+      log_info("reward model ", d, " has its own tokenizer; it scores the decoded text (as it would any text)");
+
+  PpoResult result;
+  const std::string model_dir = (fsys::path(tr.output_dir) / "model").string();
+  JsonlAppender metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string());
+  if (st_.iteration >= tr.iterations) {
+    log_info("the run in ", tr.output_dir, " is already complete (", st_.iteration, " iterations)");
+    if (!path_exists((fsys::path(model_dir) / "config.json").string())) {
+      model::save_causal_lm(actor_, model_dir, fsys::path(tok_path_).parent_path().string());
+      train::write_model_template(model_dir, tmpl_);
+    }
+    result.iteration = st_.iteration;
+    result.model_dir = model_dir;
+    return result;
+  }
+  if (st_.iteration == 0 && !eval_.empty()) {
+    result.first_eval = evaluate();
+    metrics.append(json{{"iteration", 0}, {"eval", result.first_eval}});
+    log_info("held-out greedy accuracy before PPO: ", result.first_eval.dump());
+  }
+
+  rollout::EngineOptions eo;
+  eo.max_batch = cfg_.rollout.max_batch;
+  int64_t longest_prompt = 0;
+  for (const auto& p : prompts_)
+    longest_prompt = std::max<int64_t>(longest_prompt,
+                                       static_cast<int64_t>(tok_->encode(train::render_prompt(tmpl_, p.question), true).size()));
+  eo.max_len = std::min<int64_t>(actor_->cfg.max_position_embeddings, longest_prompt + cfg_.rollout.max_new_tokens);
+  engine_ = std::make_unique<rollout::Engine>(actor_, tok_.get(), eo);
+
+  train::StopSignals signals;
+  ProgressOptions po;
+  po.label = "iteration";
+  po.total = tr.iterations;
+  po.start = st_.iteration;
+  po.plain_every_s = tr.log_every_s;
+  Progress progress(po);
+  const auto t_session = Clock::now();
+  const double elapsed0 = st_.elapsed_s;
+  while (st_.iteration < tr.iterations) {
+    const int64_t it = st_.iteration;
+    const auto t_it = Clock::now();
+    json m{{"iteration", it + 1}};
+    Experience e = rollout(it, m);
+    const bool policy_on = it >= cfg_.critic.warmup_iterations || !critic_;
+    update(e, it, policy_on, m);
+    if (ref_ && m.contains("kl")) kl_.update(m["kl"].get<double>(), e.mask.size(0));
+    ++st_.iteration;
+    st_.elapsed_s = elapsed0 + since(t_session);
+    m["time_s"] = since(t_it);
+    m["elapsed_s"] = st_.elapsed_s;
+    m["tokens"] = st_.tokens;
+    metrics.append(m);
+    const bool last = st_.iteration == tr.iterations;
+    if (tr.eval_every > 0 && st_.iteration % tr.eval_every == 0 && !last && !eval_.empty()) {
+      json ev = evaluate();
+      metrics.append(json{{"iteration", st_.iteration}, {"eval", ev}});
+      progress.note(str("eval @ iteration ", st_.iteration, ": ", ev.dump()));
+      result.last_eval = ev;
+    }
+    Progress::Fields f{{"reward", str(m["reward"].get<double>())}};
+    if (m.contains("kl")) f.emplace_back("kl", str(m["kl"].get<double>()));
+    if (m.contains("train_accuracy")) f.emplace_back("acc", str(m["train_accuracy"].get<double>()));
+    if (m.contains("clipfrac")) f.emplace_back("clip", str(m["clipfrac"].get<double>()));
+    progress.update(st_.iteration, f);
+    if (last || (tr.save_every > 0 && st_.iteration % tr.save_every == 0) || train::StopSignals::stop_requested()) {
+      save_checkpoint();
+      metrics.sync();
+    }
+    if (train::StopSignals::stop_requested() && !last) {
+      progress.note(str("stopping at iteration ", st_.iteration, " on signal ", train::StopSignals::signal(),
+                        "; checkpoint saved; run the same command to resume"));
+      result.status = PpoStatus::interrupted;
+      result.iteration = st_.iteration;
+      result.signal = train::StopSignals::signal();
+      return result;
+    }
+  }
+  progress.finish();
+  engine_.reset();
+  model::save_causal_lm(actor_, model_dir, fsys::path(tok_path_).parent_path().string());
+  train::write_model_template(model_dir, tmpl_);
+  if (critic_) model::save_score_model(critic_, (fsys::path(tr.output_dir) / "critic").string(),
+                                       fsys::path(tok_path_).parent_path().string());
+  if (!eval_.empty()) {
+    result.last_eval = evaluate();
+    metrics.append(json{{"iteration", st_.iteration}, {"eval", result.last_eval}});
+  }
+  metrics.sync();
+  result.iteration = st_.iteration;
+  result.model_dir = model_dir;
+  log_info("PPO: ", st_.iteration, " iterations in ", human_seconds(st_.elapsed_s), "; policy in ", model_dir);
+  return result;
+}
+
+}  // namespace
+
+PpoResult run_ppo(const PpoConfig& cfg, const std::string& config_yaml, RemoteRewardFn remote) {
+  Loop loop(cfg, config_yaml, std::move(remote));
+  return loop.run();
+}
+
+}  // namespace rleif::ppo
