@@ -1,9 +1,11 @@
-// Timing program for bench/rollout_bench.py: runs rollout::Engine on the prompts of a workload file
-// and prints one JSON line (median seconds over repeats, generated tokens/s, batch occupancy).
+// Timing program for bench/rollout_bench.py (CPU) and bench/rollout_gpu_bench.py (--device cuda): runs
+// rollout::Engine on the prompts of a workload file and prints one JSON line (median seconds over
+// repeats, generated tokens/s, batch occupancy).
 // With --sgemm it instead measures the fp32 GEMM peak (GFLOP/s) at the given threads, for the
 // roofline (2 x parameters FLOPs per generated token).
 //
 //   rollout_generate --model DIR --workload w.json --threads 1 --batch 16 --mode greedy [--schedule fixed]
+//   rollout_generate --model DIR --workload w.json --device cuda --dtype bf16 --batch 64
 //   rollout_generate --sgemm --threads 1
 // w.json: {"prompts": [[ids]...], "new_tokens": [n per prompt]}
 #include <CLI/CLI.hpp>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "core/error.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "model/hf_io.h"
@@ -48,10 +51,10 @@ int sgemm(int repeats) {
 
 int main(int argc, char** argv) {
   CLI::App app{"rollout::Engine timing (driven by bench/rollout_bench.py)"};
-  std::string model, workload, mode = "greedy", schedule = "continuous";
+  std::string model, workload, mode = "greedy", schedule = "continuous", device = "cpu", dtype = "fp32";
   int threads = 1, repeats = 3;
   int64_t batch = 16;
-  bool do_sgemm = false;
+  bool do_sgemm = false, graphs = true;
   app.add_option("--model", model, "model directory");
   app.add_option("--workload", workload, "JSON with prompts and new-token counts");
   app.add_option("--threads", threads, "intra-op threads");
@@ -59,13 +62,21 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "greedy | sampled (temperature 0.7, top-p 0.95)");
   app.add_option("--schedule", schedule, "continuous | fixed");
   app.add_option("--repeats", repeats, "timed repeats (median reported)");
+  app.add_option("--device", device, "cpu | cuda (the model and the KV cache live there)");
+  app.add_option("--dtype", dtype, "fp32 | bf16 (parameters converted on load)");
+  app.add_flag("--cuda-graphs,!--no-cuda-graphs", graphs, "CUDA: replay the decode step as a captured graph");
   app.add_flag("--sgemm", do_sgemm, "measure the fp32 GEMM peak instead");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   try {
     if (do_sgemm) return sgemm(repeats);
     const json w = json::parse(read_file(workload));
-    auto lm = model::load_causal_lm(model);
+    RLEIF_CHECK(device == "cpu" || device == "cuda", "--device '", device, "': expected cpu or cuda");
+    RLEIF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype '", dtype, "': expected fp32 or bf16");
+    model::LoadOptions lo;
+    lo.device = device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    lo.dtype = dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    auto lm = model::load_causal_lm(model, lo);
     std::vector<rollout::Request> reqs;
     size_t longest = 0;
     int64_t most_new = 0;
@@ -83,6 +94,7 @@ int main(int argc, char** argv) {
     rollout::EngineOptions o;
     o.max_batch = batch;
     o.max_len = static_cast<int64_t>(longest) + most_new;
+    o.cuda_graphs = graphs;
     o.schedule = parse_enum<rollout::Schedule>(schedule, "--schedule");
     rollout::Engine engine(lm, nullptr, o);
     engine.generate(reqs);  // warm-up: allocator, thread pool, first-touch of the cache

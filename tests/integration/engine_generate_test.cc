@@ -62,10 +62,12 @@ std::vector<float> trainer_logprobs(model::CausalLM& lm, const std::vector<int32
   torch::NoGradGuard ng;
   std::vector<int64_t> seq(prompt.begin(), prompt.end());
   seq.insert(seq.end(), s.tokens.begin(), s.tokens.end());
-  auto all = torch::tensor(seq, torch::kInt64).unsqueeze(0);
+  auto all = torch::tensor(seq, torch::kInt64).unsqueeze(0).to(lm->parameters()[0].device());  // [1,T] on the model's device
   const int64_t t = all.size(1);
   auto lp = lm->token_logprobs(all.narrow(1, 0, t - 1), all.narrow(1, 1, t - 1));  // [1,T-1]
-  auto gen = lp.narrow(1, static_cast<int64_t>(prompt.size()) - 1, static_cast<int64_t>(s.tokens.size()));
+  auto gen = lp.narrow(1, static_cast<int64_t>(prompt.size()) - 1, static_cast<int64_t>(s.tokens.size()))
+                 .to(torch::kCPU)
+                 .contiguous();  // [1,n] fp32 on the host
   return std::vector<float>(gen.data_ptr<float>(), gen.data_ptr<float>() + gen.numel());
 }
 
