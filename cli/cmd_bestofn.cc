@@ -1,10 +1,14 @@
 // rleif bestofn: best-of-n evaluation of sampled solutions and their reward-model scores.
-//   --samples FILE     `rleif generate` output: {"id", "prompt", "samples": [{"text", ...}], "truth"|"answer"}
-//   --data FILE        problems with their reference answers, joined by id (when samples lack "truth")
-//   --scores NAME=FILE `rleif rm score` output, one {"id", "scores": [{"score", "steps"?}, ...]} line per
-//                      samples record, in the same order (repeatable: one per reward model)
-//   --out DIR          writes DIR/bestofn.json and DIR/report.html, and prints a table
-// The computation is rm::run_bestofn on in-memory inputs; this file only reads files (docs/BESTOFN.md).
+// Samples come from the policy or from a file, scores from reward models or from files, mixed freely:
+//   --policy DIR --problems FILE  samples n solutions per problem with the rollout engine into
+//                                 OUT/samples.jsonl (cli/generation.h, as `rleif generate`; resumable)
+//   --samples FILE                or reads `rleif generate` output: {"id", "prompt", "samples": [{"text"}], "truth"|"answer"}
+//   --rm NAME=DIR                 scores the samples with a reward model into OUT/scores_NAME.jsonl
+//                                 (cli/scoring.h, as `rleif rm score`; resumable)
+//   --scores NAME=FILE            or reads `rleif rm score` output, one line per samples record, same order
+//   --data FILE                   problems with their reference answers, joined by id (when samples lack "truth")
+//   --out DIR                     writes DIR/bestofn.json and DIR/report.html, and prints a table
+// The computation is rm::run_bestofn on in-memory inputs (docs/BESTOFN.md).
 #include <cctype>
 #include <cstdio>
 #include <iostream>
@@ -12,49 +16,97 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/generation.h"
+#include "cli/scoring.h"
 #include "core/answer.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "rm/bestofn.h"
 #include "rm/report.h"
+#include "rm/scorer.h"
 #include "train/evaluate.h"
 
 namespace rleif::cli {
 namespace {
 
+// Checks a NAME=VALUE spec of `flag`; returns the name.
+std::string spec_name(const std::string& spec, const char* flag, const char* value, const char* example) {
+  const size_t eq = spec.find('=');
+  RLEIF_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < spec.size(), "bestofn: ", flag, " '", spec, "' is not NAME=",
+              value, "; for example ", flag, " ", example);
+  const std::string name = spec.substr(0, eq);
+  for (char c : name)
+    RLEIF_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.', "bestofn: scorer name '",
+                name, "' may hold only letters, digits, '_', '-' and '.'");
+  return name;
+}
+
+// Generation defaults of bestofn: seeded, the policy's recorded prompt template, any usual prompt field.
+GenerationOptions bestofn_generation() {
+  GenerationOptions g;
+  g.sampling.seed = 0;          // a rerun (or a resumed run) samples the same solutions
+  g.prompt_template = "auto";   // as rleif eval: the template rleif sft recorded with the policy
+  g.field = "auto";             // GSM8K's "question" as well as "prompt"
+  return g;
+}
+
 struct BestOfNConfig {
-  std::string samples;              // rleif generate output
+  std::string policy;               // policy model directory: sample the solutions here
+  std::string problems;             // problems JSONL to sample (with --policy)
+  std::string samples;              // or: rleif generate output
   std::string data;                 // optional problems file with the reference answers
-  std::vector<std::string> scores;  // NAME=FILE, one per reward model
+  std::vector<std::string> rm;      // NAME=DIR, one per reward model to run
+  std::vector<std::string> scores;  // NAME=FILE, one per reward model scored already
   std::string out;                  // output directory
   std::string title = "Best-of-n evaluation";
   rm::BestOfNOptions bestofn;
+  GenerationOptions generate = bestofn_generation();
+  rm::ScorerOptions scorer;
 
   template <class V>
   void visit(V& v) {
-    v.field("samples", samples, "JSONL from rleif generate: {\"id\", \"samples\": [{\"text\"}], \"truth\"|\"answer\"}");
+    v.field("policy", policy, "policy model directory: sample n solutions per problem of 'problems' with it");
+    v.field("problems", problems, "problems JSONL to sample ({\"id\", \"prompt\"|\"question\", \"answer\"}), with 'policy'");
+    v.field("samples", samples, "or: JSONL from rleif generate: {\"id\", \"samples\": [{\"text\"}], \"truth\"|\"answer\"}");
     v.field("data", data, "problems JSONL with reference answers, joined by id (load_eval_problems' fields)");
+    v.field("rm", rm, "NAME=DIR per reward model to run on the samples (a directory written by rleif rm train)");
     v.field("scores", scores, "NAME=FILE per reward model: rleif rm score output aligned with the samples file");
-    v.field("out", out, "output directory for bestofn.json and report.html");
+    v.field("out", out, "output directory for bestofn.json and report.html (and samples.jsonl, scores_NAME.jsonl)");
     v.field("title", title, "report title");
     bestofn.visit(v);  // subsamples, seed, ks, aggregations, sequence_weight at the top level
+    v.section("generate", generate, "sampling with 'policy' (rleif generate's options)");
+    v.section("scorer", scorer, "how the 'rm' reward models run (rleif rm score's options)");
   }
   void validate() const {
-    RLEIF_CHECK(!samples.empty(), "bestofn: give the sampled solutions with --samples FILE");
+    RLEIF_CHECK(!policy.empty() || !samples.empty(), "bestofn: give the solutions: sample them with --policy DIR "
+                "--problems FILE, or read them with --samples FILE");
+    RLEIF_CHECK(policy.empty() || samples.empty(), "bestofn: give either --policy (sample the solutions) or --samples "
+                "(read them), not both");
+    RLEIF_CHECK(policy.empty() == problems.empty(), "bestofn: --policy and --problems go together; ",
+                policy.empty() ? "give the policy that samples --problems with --policy DIR"
+                               : "give the problems to sample with --problems FILE");
     RLEIF_CHECK(!out.empty(), "bestofn: give an output directory with --out DIR");
-    RLEIF_CHECK(path_exists(samples), "bestofn: --samples ", samples, ": no such file");
+    RLEIF_CHECK(samples.empty() || path_exists(samples), "bestofn: --samples ", samples, ": no such file");
+    RLEIF_CHECK(problems.empty() || path_exists(problems), "bestofn: --problems ", problems, ": no such file");
+    RLEIF_CHECK(policy.empty() || path_exists(policy + "/config.json"), "bestofn: --policy ", policy,
+                ": not a model directory (no config.json); give a Hugging Face model directory such as runs/sft/model");
     RLEIF_CHECK(data.empty() || path_exists(data), "bestofn: --data ", data, ": no such file");
-    for (const auto& s : scores) {
-      const size_t eq = s.find('=');
-      RLEIF_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < s.size(), "bestofn: --scores '", s,
-                  "' is not NAME=FILE; for example --scores prm=prm_scores.jsonl");
-      const std::string name = s.substr(0, eq);
-      for (char c : name)
-        RLEIF_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.',
-                    "bestofn: scorer name '", name, "' may hold only letters, digits, '_', '-' and '.'");
-      RLEIF_CHECK(path_exists(s.substr(eq + 1)), "bestofn: --scores ", s, ": no such file");
+    std::vector<std::string> names;
+    for (const auto& s : rm) {
+      names.push_back(spec_name(s, "--rm", "DIR", "--rm prm=runs/prm/model"));
+      const std::string dir = s.substr(s.find('=') + 1);
+      RLEIF_CHECK(path_exists(dir + "/rleif_rm.json"), "bestofn: --rm ", s, ": ", dir, " is not a reward model (no ",
+                  "rleif_rm.json); give the model directory rleif rm train wrote (its OUTPUT_DIR/model)");
     }
+    for (const auto& s : scores) {
+      names.push_back(spec_name(s, "--scores", "FILE", "--scores prm=prm_scores.jsonl"));
+      RLEIF_CHECK(path_exists(s.substr(s.find('=') + 1)), "bestofn: --scores ", s, ": no such file");
+    }
+    for (size_t i = 0; i < names.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        RLEIF_CHECK(names[i] != names[j], "bestofn: two reward models (--rm, --scores) are named '", names[i],
+                    "'; name each once");
     bestofn.validate();
   }
 };
@@ -66,12 +118,12 @@ std::string id_of(const json& rec, const SourceLoc& loc) {
 
 
 // Reads the samples file into problems; locs[i] is where problem i came from.
-void read_samples(const BestOfNConfig& cfg, rm::BestOfNInputs& in, std::vector<SourceLoc>& locs) {
+void read_samples(const BestOfNConfig& cfg, const std::string& path, rm::BestOfNInputs& in, std::vector<SourceLoc>& locs) {
   std::map<std::string, std::string> truth_by_id;
   if (!cfg.data.empty())
     for (auto& p : train::load_eval_problems(cfg.data)) truth_by_id[p.id] = p.truth;
   std::map<std::string, SourceLoc> seen;
-  JsonlReader r(cfg.samples);
+  JsonlReader r(path);
   json rec;
   SourceLoc loc;
   while (r.next(rec, loc)) {
@@ -105,7 +157,7 @@ void read_samples(const BestOfNConfig& cfg, rm::BestOfNInputs& in, std::vector<S
     in.problems.push_back(std::move(p));
     locs.push_back(loc);
   }
-  RLEIF_CHECK(!in.problems.empty(), cfg.samples, ": no records");
+  RLEIF_CHECK(!in.problems.empty(), path, ": no records");
 }
 
 // Reads one NAME=FILE score file, aligned record by record with the samples.
@@ -162,17 +214,29 @@ void print_table(const rm::BestOfNResult& r) {
 }
 
 int run(const BestOfNConfig& cfg) {
+  make_dirs(cfg.out);
+  std::string samples = cfg.samples;
+  if (!cfg.policy.empty()) {
+    samples = cfg.out + "/samples.jsonl";
+    const GenerateFileStats g = generate_file(cfg.policy, cfg.generate, cfg.problems, samples);
+    log_info("bestofn: ", g.generated, " problems sampled, ", g.skipped, " already in ", samples);
+  }
   rm::BestOfNInputs in;
   std::vector<SourceLoc> locs;
-  read_samples(cfg, in, locs);
-  for (const auto& spec : cfg.scores) {
-    rm::BonScorer sc = read_scores(spec, in, locs);
-    for (const auto& other : in.scorers)
-      RLEIF_CHECK(other.name != sc.name, "bestofn: two --scores are named '", sc.name, "'; name each once");
-    in.scorers.push_back(std::move(sc));
+  read_samples(cfg, samples, in, locs);
+  std::vector<std::string> score_specs;
+  for (const auto& spec : cfg.rm) {
+    const size_t eq = spec.find('=');
+    const std::string path = cfg.out + "/scores_" + spec.substr(0, eq) + ".jsonl";
+    rm::Scorer scorer(spec.substr(eq + 1), cfg.scorer);
+    const ScoreFileStats st = score_file(scorer, samples, path, StaleScores::rescore);
+    log_info("bestofn: ", spec.substr(0, eq), ": ", st.records - st.kept, " records scored by a ",
+             enum_name(scorer.kind()), " model, ", st.kept, " already in ", path);
+    score_specs.push_back(spec.substr(0, eq) + "=" + path);
   }
+  score_specs.insert(score_specs.end(), cfg.scores.begin(), cfg.scores.end());
+  for (const auto& spec : score_specs) in.scorers.push_back(read_scores(spec, in, locs));
   const rm::BestOfNResult r = rm::run_bestofn(in, cfg.bestofn);
-  make_dirs(cfg.out);
   write_file_atomic(cfg.out + "/bestofn.json", r.to_json().dump(2) + "\n");
   write_file_atomic(cfg.out + "/report.html", rm::bestofn_report_html(r, cfg.title));
   log_info("bestofn: ", r.problems, " problems, n = ", r.n, ", ", in.scorers.size(), " scorers, ", r.subsamples,
@@ -184,37 +248,57 @@ int run(const BestOfNConfig& cfg) {
 Command make_command() {
   return Command{
       "bestofn",
-      "best-of-n evaluation: pass@k, majority, RM-weighted majority and best-of-k per reward model, with an HTML report",
+      "best-of-n evaluation: sample n solutions (or read them), score them with reward models (or read the "
+      "scores); pass@k, majority, RM-weighted majority and best-of-k per reward model, with an HTML report",
       [](CLI::App& app) -> std::function<int()> {
         auto cfg = std::make_shared<BestOfNConfig>();
         auto args = std::make_shared<ConfigArgs>();
-        auto samples = std::make_shared<std::optional<std::string>>();
-        auto data = std::make_shared<std::optional<std::string>>();
-        auto out = std::make_shared<std::optional<std::string>>();
-        auto title = std::make_shared<std::optional<std::string>>();
+        struct PathFlag {
+          std::string BestOfNConfig::*field;
+          std::shared_ptr<std::optional<std::string>> value;
+        };
+        std::vector<PathFlag> paths;  // set directly (not as overrides) so any characters survive
+        auto path = [&](const char* flag, std::string BestOfNConfig::*field, const char* help) {
+          paths.push_back({field, std::make_shared<std::optional<std::string>>()});
+          app.add_option(flag, *paths.back().value, help);
+        };
+        path("--policy", &BestOfNConfig::policy, "policy model directory: sample the solutions (with --problems)");
+        path("--problems", &BestOfNConfig::problems, "problems JSONL to sample with --policy (its 'answer' is the reference)");
+        path("--samples", &BestOfNConfig::samples, "or: JSONL from rleif generate (with 'truth'/'answer', or --data)");
+        path("--data", &BestOfNConfig::data, "problems JSONL with reference answers, joined by id");
+        path("--out,--output", &BestOfNConfig::out, "output directory (bestofn.json, report.html, samples.jsonl, scores_NAME.jsonl)");
+        path("--title", &BestOfNConfig::title, "report title");
+        auto rms = std::make_shared<std::vector<std::string>>();
         auto scores = std::make_shared<std::vector<std::string>>();
-        auto subsamples = std::make_shared<std::optional<int64_t>>();
-        auto seed = std::make_shared<std::optional<int64_t>>();
-        app.add_option("--samples", *samples, "JSONL from rleif generate (with 'truth'/'answer', or --data)");
-        app.add_option("--data", *data, "problems JSONL with reference answers, joined by id");
-        // One value per occurrence, so trailing key=value overrides are not taken as more score files.
+        // One value per occurrence, so trailing key=value overrides are not taken as more specs.
+        app.add_option("--rm", *rms, "NAME=DIR: run a reward model on the samples (repeatable)")->allow_extra_args(false);
         app.add_option("--scores", *scores, "NAME=FILE: one reward model's scores (repeatable)")->allow_extra_args(false);
-        app.add_option("--out", *out, "output directory (bestofn.json, report.html)");
-        app.add_option("--title", *title, "report title");
-        app.add_option("--subsamples", *subsamples, "random k-subsets per problem and k (default 200)");
-        app.add_option("--seed", *seed, "seed of the subsets and tie breaks");
+        std::vector<std::pair<std::vector<std::string>, std::shared_ptr<std::optional<std::string>>>> flags;
+        auto flag = [&](const char* name, std::vector<std::string> keys, const char* help) {
+          auto v = std::make_shared<std::optional<std::string>>();
+          app.add_option(name, *v, help);
+          flags.emplace_back(std::move(keys), v);
+        };
+        flag("--n", {"generate.sampling.n"}, "samples per problem (with --policy)");
+        flag("--temperature", {"generate.sampling.temperature"}, "sampling temperature (0 = greedy)");
+        flag("--max-new-tokens", {"generate.sampling.max_new_tokens"}, "tokens per sample at most");
+        flag("--template", {"generate.prompt_template"}, "prompt template: auto | alpaca | alpaca_cot | chatml | plain | TEXT with {prompt}");
+        flag("--seed", {"seed", "generate.sampling.seed"}, "seed of the samples (with --policy) and of the subsets and tie breaks");
+        flag("--threads", {"generate.threads", "scorer.threads"}, "CPU threads of the policy and the reward models (0 = all)");
+        flag("--max-batch", {"generate.engine.max_batch"}, "sequences decoded together");
+        flag("--rm-aggregation", {"scorer.aggregation"}, "the 'score' of a PRM in scores_NAME.jsonl: min | prod | last | mean");
+        flag("--subsamples", {"subsamples"}, "random k-subsets per problem and k (default 200)");
         args->add_to(app);
         return [=]() {
-          std::vector<std::string> flags;
-          if (subsamples->has_value()) flags.push_back("subsamples=" + std::to_string(**subsamples));
-          if (seed->has_value()) flags.push_back("seed=" + std::to_string(**seed));
-          // Paths are set directly (not as overrides) so any characters survive.
-          if (samples->has_value()) cfg->samples = **samples;
-          if (data->has_value()) cfg->data = **data;
-          if (out->has_value()) cfg->out = **out;
-          if (title->has_value()) cfg->title = **title;
+          std::vector<std::string> over;
+          for (const auto& [keys, v] : flags)
+            if (v->has_value())
+              for (const auto& k : keys) over.push_back(k + "=" + **v);
+          for (const auto& p : paths)
+            if (p.value->has_value()) (*cfg).*p.field = **p.value;
+          if (!rms->empty()) cfg->rm = *rms;
           if (!scores->empty()) cfg->scores = *scores;
-          if (!resolve_config(*cfg, *args, flags)) return 0;
+          if (!resolve_config(*cfg, *args, over)) return 0;
           return run(*cfg);
         };
       }};

@@ -5,9 +5,9 @@
 
 #include "cli/command.h"
 #include "cli/rm_commands.h"
+#include "cli/scoring.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "core/progress.h"
 #include "rm/evaluate.h"
 #include "rm/scorer.h"
 #include "rm/task.h"
@@ -35,54 +35,6 @@ struct ScoreArgs {
   std::string model, input, output;
 };
 
-// The texts of one input record: (prompt, response) pairs, or PRM steps.
-struct RecordItems {
-  std::vector<std::pair<std::string, std::string>> texts;
-  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
-};
-
-std::string prompt_of(const json& rec, const SourceLoc& loc) {
-  for (const char* k : {"prompt", "question", "instruction", "problem"})
-    if (rec.contains(k)) return get_field<std::string>(rec, k, loc, "a string");
-  RLEIF_FAIL(loc.str(), ": needs one of 'prompt', 'question', 'instruction', 'problem'");
-}
-
-RecordItems items_of(const json& rec, const SourceLoc& loc, rm::RmKind kind) {
-  RecordItems it;
-  if (kind == rm::RmKind::irm) {
-    if (rec.contains("candidates")) {
-      for (auto& c : get_field<std::vector<std::string>>(rec, "candidates", loc, "a list of strings"))
-        it.texts.emplace_back(c, "");
-    } else {
-      it.texts.emplace_back(prompt_of(rec, loc), "");
-    }
-    return it;
-  }
-  const std::string prompt = prompt_of(rec, loc);
-  if (rec.contains("samples")) {
-    RLEIF_CHECK(rec["samples"].is_array(), loc.str(), ": 'samples' must be a list");
-    for (auto& s : rec["samples"]) {
-      if (s.is_string()) it.texts.emplace_back(prompt, s.get<std::string>());
-      else if (s.is_object() && s.contains("text") && s["text"].is_string()) it.texts.emplace_back(prompt, s["text"].get<std::string>());
-      else RLEIF_FAIL(loc.str(), ": every entry of 'samples' must be a string or {\"text\": string}");
-    }
-  } else if (rec.contains("steps") && kind == rm::RmKind::prm) {
-    it.steps.emplace_back(prompt, get_field<std::vector<std::string>>(rec, "steps", loc, "a list of strings"));
-  } else if (rec.contains("response")) {
-    it.texts.emplace_back(prompt, get_field<std::string>(rec, "response", loc, "a string"));
-  } else {
-    RLEIF_FAIL(loc.str(), ": needs 'samples' (rleif generate output), 'response'", kind == rm::RmKind::prm ? " or 'steps'" : "");
-  }
-  return it;
-}
-
-json score_json(const rm::Score& s) {
-  json j{{"score", s.score}};
-  if (!s.steps.empty()) j["steps"] = s.steps;
-  if (s.truncated) j["truncated"] = true;
-  return j;
-}
-
 std::function<int()> setup_score(CLI::App& app) {
   auto opts = std::make_shared<rm::ScorerOptions>();
   auto a = std::make_shared<ScoreArgs>();
@@ -95,59 +47,8 @@ std::function<int()> setup_score(CLI::App& app) {
   return [=]() {
     if (!resolve_config(*opts, *args)) return 0;
     rm::Scorer scorer(a->model, *opts);
-    JsonlAppender out(a->output);  // opening cuts a line left partial by a kill; it is redone
-    const size_t done = read_jsonl(a->output).size();
-    JsonlReader reader(a->input);
-    std::vector<json> recs;
-    std::vector<SourceLoc> locs;
-    json rec;
-    SourceLoc loc;
-    while (reader.next(rec, loc)) {
-      recs.push_back(rec);
-      locs.push_back(loc);
-    }
-    RLEIF_CHECK(done <= recs.size(), a->output, " has ", done, " lines but ", a->input, " only ", recs.size(),
-                " records; it belongs to another input (delete it to start over)");
-    if (done) log_info("rm score: ", done, " records already in ", a->output, "; continuing");
-    ProgressOptions po;
-    po.label = "record";
-    po.total = static_cast<int64_t>(recs.size());
-    po.start = static_cast<int64_t>(done);
-    po.out = stderr;
-    Progress progress(po);
-    const size_t chunk = 64;  // records scored together (their samples share batches)
-    for (size_t b = done; b < recs.size(); b += chunk) {
-      const size_t e = std::min(recs.size(), b + chunk);
-      std::vector<std::pair<std::string, std::string>> texts;
-      std::vector<std::pair<std::string, std::vector<std::string>>> steps;
-      std::vector<std::pair<size_t, size_t>> spans;  // per record: [first, count) in texts or steps
-      std::vector<bool> by_steps;
-      for (size_t i = b; i < e; ++i) {
-        RecordItems it = items_of(recs[i], locs[i], scorer.kind());
-        by_steps.push_back(!it.steps.empty());
-        if (!it.steps.empty()) {
-          spans.emplace_back(steps.size(), it.steps.size());
-          steps.insert(steps.end(), it.steps.begin(), it.steps.end());
-        } else {
-          spans.emplace_back(texts.size(), it.texts.size());
-          texts.insert(texts.end(), it.texts.begin(), it.texts.end());
-        }
-      }
-      std::vector<rm::Score> st = texts.empty() ? std::vector<rm::Score>{} : scorer.score(texts);
-      std::vector<rm::Score> ss = steps.empty() ? std::vector<rm::Score>{} : scorer.score_steps(steps);
-      for (size_t i = b; i < e; ++i) {
-        const auto& [first, count] = spans[i - b];
-        const auto& src = by_steps[i - b] ? ss : st;
-        json scores = json::array();
-        for (size_t k = 0; k < count; ++k) scores.push_back(score_json(src[first + k]));
-        json id = recs[i].contains("id") ? recs[i]["id"] : json(std::to_string(locs[i].line));
-        out.append(json{{"id", id}, {"scores", scores}});
-      }
-      progress.update(static_cast<int64_t>(e));
-    }
-    out.sync();
-    progress.finish();
-    std::cout << "rm score: " << recs.size() << " records scored by a " << enum_name(scorer.kind()) << " model into "
+    const ScoreFileStats st = score_file(scorer, a->input, a->output);
+    std::cout << "rm score: " << st.records << " records scored by a " << enum_name(scorer.kind()) << " model into "
               << a->output << "\n";
     return 0;
   };
