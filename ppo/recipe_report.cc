@@ -164,6 +164,16 @@ void sft_section(const std::string& path, std::ostringstream& b) {
   b << figure({series("train loss", t.steps, "loss")}, co);
 }
 
+// "step_auc 0.866, loss 0.417": an evaluation's numbers, 3 decimals (counts as they are).
+std::string brief(const json& ev) {
+  std::string o;
+  for (const auto& [k, v] : ev.items()) {
+    if (!v.is_number()) continue;
+    o += (o.empty() ? "" : ", ") + k + " " + (v.is_number_integer() ? v.dump() : num(v.get<double>(), 3));
+  }
+  return o;
+}
+
 void rm_section(const std::vector<std::pair<std::string, std::string>>& runs, std::ostringstream& b) {
   b << "<h2>Reward models</h2>\n<table>\n<tr><th>model</th><th>steps</th><th>minutes</th><th>last evaluation</th></tr>\n";
   std::vector<ChartSeries> all;
@@ -175,7 +185,7 @@ void rm_section(const std::vector<std::pair<std::string, std::string>>& runs, st
     all.push_back(series(name + " held-out", eval_loss, "loss"));
     b << "<tr><td>" << html_escape(name) << "</td><td>" << t.steps.size() << "</td><td>"
       << (t.steps.empty() ? "-" : num(t.steps.rbegin()->second.value("elapsed_s", 0.0) / 60, 1)) << "</td><td>"
-      << (t.evals.empty() ? "-" : html_escape(t.evals.rbegin()->second.dump())) << "</td></tr>\n";
+      << (t.evals.empty() ? "-" : html_escape(brief(t.evals.rbegin()->second))) << "</td></tr>\n";
   }
   b << "</table>\n";
   ChartOptions co;
