@@ -39,6 +39,24 @@ int64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) {
 
 std::string file_or_empty(const std::string& p) { return path_exists(p) ? read_file(p) : std::string(); }
 
+// Drops metrics lines past `iteration` (a resumed run redoes those iterations; -1 drops all) and a
+// line cut off by a kill, so metrics.jsonl ends as an uninterrupted run's would.
+void trim_metrics(const std::string& path, int64_t iteration) {
+  if (!path_exists(path)) return;
+  const std::string text = read_file(path);
+  std::string kept;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.value("iteration", int64_t{-1}) <= iteration) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
 struct State {
   int64_t iteration = 0;
   int64_t optimizer_steps = 0;
@@ -134,12 +152,13 @@ void Loop::save_checkpoint() {
         if (critic_opt_) train::save_tensors((fsys::path(dir) / "critic_optimizer.safetensors").string(), critic_opt_->state());
         train::save_tensors((fsys::path(dir) / "rng.safetensors").string(), train::capture_rng());
         write_file_atomic((fsys::path(dir) / "config.yaml").string(), yaml_);
-        write_file_atomic((fsys::path(dir) / "ppo_state.json").string(), st_.to_json(kl_.state()).dump(2) + "\n");
+        // trainer_state.json: the name by which train::Checkpointer knows a checkpoint is complete.
+        write_file_atomic((fsys::path(dir) / "trainer_state.json").string(), st_.to_json(kl_.state()).dump(2) + "\n");
       });
 }
 
 void Loop::resume_from(const std::string& dir) {
-  const std::string sp = (fsys::path(dir) / "ppo_state.json").string();
+  const std::string sp = (fsys::path(dir) / "trainer_state.json").string();
   json j = json::parse(read_file(sp), nullptr, false);
   RLEIF_CHECK(j.is_object() && j.contains("iteration"), sp, ": not a ppo state; the checkpoint is damaged (delete it)");
   st_.iteration = j["iteration"].get<int64_t>();
@@ -456,6 +475,7 @@ PpoResult Loop::run() {
 
   PpoResult result;
   const std::string model_dir = (fsys::path(tr.output_dir) / "model").string();
+  trim_metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string(), resume.empty() ? -1 : st_.iteration);
   JsonlAppender metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string());
   if (st_.iteration >= tr.iterations) {
     log_info("the run in ", tr.output_dir, " is already complete (", st_.iteration, " iterations)");
@@ -463,6 +483,9 @@ PpoResult Loop::run() {
       model::save_causal_lm(actor_, model_dir, fsys::path(tok_path_).parent_path().string());
       train::write_model_template(model_dir, tmpl_);
     }
+    const std::string critic_dir = (fsys::path(tr.output_dir) / "critic").string();
+    if (critic_ && !path_exists((fsys::path(critic_dir) / "config.json").string()))
+      model::save_score_model(critic_, critic_dir, fsys::path(tok_path_).parent_path().string());
     result.iteration = st_.iteration;
     result.model_dir = model_dir;
     return result;
