@@ -26,7 +26,17 @@ void compute_advantages(Experience& e, const AlgoOptions& a, double beta) {
     case Advantage::rloo: {
       auto g = torch::tensor(e.group, torch::kInt64);
       auto s = e.scores.to(torch::kFloat32).cpu();
-      auto seq = a.advantage == Advantage::grpo ? grpo_advantages(s, g, a.scale_rewards) : rloo_advantages(s, g);
+      torch::Tensor seq;
+      if (e.valid.defined()) {
+        auto keep = e.valid.cpu().nonzero().squeeze(1);  // rows with a usable reward
+        auto gs = g.index_select(0, keep), ss = s.index_select(0, keep);
+        seq = torch::zeros({b}, torch::kFloat32);
+        if (keep.numel() > 0)
+          seq.index_copy_(0, keep, a.advantage == Advantage::grpo ? grpo_advantages(ss, gs, a.scale_rewards)
+                                                                  : rloo_advantages(ss, gs));
+      } else {
+        seq = a.advantage == Advantage::grpo ? grpo_advantages(s, g, a.scale_rewards) : rloo_advantages(s, g);
+      }
       if (kl_beta > 0) {
         // KL in the reward (an option; GRPO's own place for it is the loss): the sequence's summed KL.
         seq = seq - kl_beta * (kl * e.mask).sum(1).cpu();

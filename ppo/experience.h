@@ -20,6 +20,7 @@ struct Experience {
   torch::Tensor ref_logp;        // [B,A] reference policy log-probs (undefined without a KL term)
   torch::Tensor values;          // [B,A] critic values at sampling time (gae only)
   torch::Tensor scores;          // [B] terminal reward of each sequence
+  torch::Tensor valid;           // [B] bool: rows with a usable reward (undefined = all); others are masked out
   torch::Tensor step_rewards;    // [B,A] per-step rewards at step-end tokens (process supervision) or undefined
   torch::Tensor kl;              // [B,A] KL estimate of old vs reference (0 without a reference)
   torch::Tensor rewards;         // [B,A] per-token rewards entering GAE (gae only)
@@ -33,7 +34,8 @@ struct Experience {
 // - grpo / rloo: the sequence advantage (ppo/algo.h) broadcast over its tokens; KL belongs in the loss.
 // - reinforce: the score (minus beta * the sequence's KL when kl_in=reward) broadcast, then whitened.
 // Advantages are whitened over the batch for reinforce, and for gae when whiten_advantages; grpo and
-// rloo keep the scale their estimator gives (scale_rewards decides grpo's).
+// rloo keep the scale their estimator gives (scale_rewards decides grpo's). Rows not `valid` take
+// no part in group or batch statistics and get advantage 0.
 void compute_advantages(Experience& e, const AlgoOptions& a, double beta);
 
 }  // namespace rleif::ppo

@@ -35,7 +35,6 @@ struct Rewarder::Impl {
   train::PromptTemplate tmpl;
   RemoteRewardFn remote;
   std::unique_ptr<rm::Scorer> irm, prm, orm;
-  std::map<std::string, double> irm_cache;  // instruction -> r_I (a prompt's n samples share it)
 };
 
 Rewarder::Rewarder(const RewardOptions& opts, train::PromptTemplate policy_template, const std::string& device,
@@ -97,16 +96,15 @@ std::vector<RewardResult> Rewarder::score(const std::vector<RewardItem>& items) 
     }
   }
   if (impl_->irm) {
+    // The distinct instructions of this call, scored together: a prompt's n samples share one score.
+    // No cache across calls: a score depends (in the last bits) on its batch, and the batch must be a
+    // function of this call alone for a resumed run to equal an uninterrupted one.
     std::vector<std::string> todo;
+    std::map<std::string, size_t> at;
     for (size_t i = 0; i < n; ++i)
-      if (!impl_->irm_cache.count(items[i].question) &&
-          std::find(todo.begin(), todo.end(), items[i].question) == todo.end())
-        todo.push_back(items[i].question);
-    if (!todo.empty()) {
-      auto s = impl_->irm->score_instructions(todo);
-      for (size_t k = 0; k < todo.size(); ++k) impl_->irm_cache[todo[k]] = sigmoid(s[k].score);
-    }
-    for (size_t i = 0; i < n; ++i) out[i].r_i = impl_->irm_cache[items[i].question];
+      if (at.emplace(items[i].question, todo.size()).second) todo.push_back(items[i].question);
+    auto s = impl_->irm->score_instructions(todo);
+    for (size_t i = 0; i < n; ++i) out[i].r_i = sigmoid(s[at[items[i].question]].score);
   }
   switch (o.kind) {
     case RewardKind::rleif:

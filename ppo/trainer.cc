@@ -130,7 +130,8 @@ void Loop::load_models(const std::string& resume) {
     RLEIF_CHECK(critic_->cfg.vocab_size == actor_->cfg.vocab_size, "the critic (", from, ") has a vocabulary of ",
                 critic_->cfg.vocab_size, " but the policy's is ", actor_->cfg.vocab_size, "; set critic.path to a model "
                 "with the policy's tokenizer");
-    if (resume.empty() && from == cfg_.policy.path) {
+    std::error_code ec1;
+    if (resume.empty() && fsys::equivalent(from, cfg_.policy.path, ec1) && !ec1) {
       torch::NoGradGuard ng;
       critic_->score->weight.zero_();  // a fresh value head predicts 0 until it learns
     }
@@ -216,7 +217,6 @@ Experience Loop::rollout(int64_t it, json& m) {
 
   Experience e;
   std::vector<RewardItem> items;
-  std::vector<float> engine_lp;
   std::vector<std::vector<int64_t>> text_ends;
   for (size_t k = 0; k < done.size(); ++k)
     for (auto& s : done[k].samples) {
@@ -276,9 +276,13 @@ Experience Loop::rollout(int64_t it, json& m) {
     auto keep = torch::tensor([&] { std::vector<float> k; for (auto& r : res) k.push_back(std::isfinite(r.score) ? 1.f : 0.f); return k; }(),
                               torch::kFloat32).to(device_);
     e.mask = e.mask * keep.unsqueeze(1);
+    e.valid = keep > 0.5;
   }
-  m["reward"] = e.scores.mean().item<double>();
-  m["reward_std"] = b > 1 ? e.scores.std().item<double>() : 0.0;
+  {
+    auto live = e.valid.defined() ? e.scores.masked_select(e.valid) : e.scores;  // NaN rows left out
+    m["reward"] = live.numel() ? live.mean().item<double>() : 0.0;
+    m["reward_std"] = live.numel() > 1 ? live.std().item<double>() : 0.0;
+  }
   if (n_i) m["r_I"] = r_i / static_cast<double>(n_i);
   if (n_a) m["r_A"] = r_a / static_cast<double>(n_a);
   if (judged) m["train_accuracy"] = static_cast<double>(correct) / static_cast<double>(judged);
@@ -288,7 +292,24 @@ Experience Loop::rollout(int64_t it, json& m) {
   m["response_length"] = e.mask.sum().item<double>() / static_cast<double>(std::max<int64_t>(b - nan, 1));
   m["zero_std_share"] = zero_std_share(e.scores.cpu(), torch::tensor(e.group, torch::kInt64));
 
-  // Old log-probs, reference log-probs, values: no grad, in micro-batches.
+  // Old log-probs, reference log-probs, values: no grad, in micro-batches. On-policy (one epoch, one
+  // minibatch) at temperature 1 the old log-probs only enter the KL reward and the metrics, and the
+  // engine's are those numbers (log p under the weights it sampled with; logprob_gap checks it on the
+  // first and every 10th iteration): the policy forward is skipped.
+  const bool on_policy = cfg_.algo.ppo_epochs == 1 && cfg_.algo.minibatches == 1;
+  const bool use_engine_lp = on_policy && cfg_.rollout.temperature == 1.0;
+  const bool check_gap = cfg_.rollout.temperature == 1.0 && it % 10 == 0;
+  torch::Tensor engine_lp;
+  if (cfg_.rollout.temperature == 1.0) {
+    engine_lp = torch::zeros({b, e.width}, torch::kFloat32);
+    int64_t i = 0;
+    for (auto& c : done)
+      for (auto& s : c.samples) {
+        engine_lp[i].narrow(0, 0, static_cast<int64_t>(s.logprobs.size())).copy_(torch::tensor(s.logprobs, torch::kFloat32));
+        ++i;
+      }
+    engine_lp = engine_lp.to(device_) * e.mask;
+  }
   t0 = Clock::now();
   {
     torch::NoGradGuard ng;
@@ -297,11 +318,15 @@ Experience Loop::rollout(int64_t it, json& m) {
     for (int64_t s = 0; s < b; s += cfg_.algo.micro_batch) {
       std::vector<int64_t> idx;
       for (int64_t i = s; i < std::min(b, s + cfg_.algo.micro_batch); ++i) idx.push_back(i);
-      lp.push_back(policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
+      if (!use_engine_lp || check_gap)
+        lp.push_back(policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
       if (ref_) ref.push_back(policy_forward(ref_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
       if (critic_) val.push_back(critic_values(critic_, e.rows, idx, e.width, device_));
     }
-    e.old_logp = torch::cat(lp);
+    torch::Tensor trainer_lp = lp.empty() ? torch::Tensor() : torch::cat(lp);
+    e.old_logp = use_engine_lp ? engine_lp : trainer_lp;
+    if (check_gap && trainer_lp.defined())
+      m["logprob_gap"] = ((engine_lp - trainer_lp).abs() * e.mask).sum().item<double>() / std::max(1.0, e.mask.sum().item<double>());
     if (ref_) {
       e.ref_logp = torch::cat(ref);
       e.kl = kl_estimate(e.old_logp, e.ref_logp, e.mask, cfg_.algo.kl_estimator);
@@ -309,19 +334,6 @@ Experience Loop::rollout(int64_t it, json& m) {
     if (critic_) e.values = torch::cat(val) * e.mask;
   }
   m["time_experience_s"] = since(t0);
-  // The engine's log-probs are of the untempered model: comparable with the trainer's at T = 1.
-  if (cfg_.rollout.temperature == 1.0) {
-    auto eng = torch::zeros({b, e.width}, torch::kFloat32);
-    int64_t i = 0;
-    for (auto& c : done)
-      for (auto& s : c.samples) {
-        eng[i].narrow(0, 0, static_cast<int64_t>(s.logprobs.size()))
-            .copy_(torch::tensor(s.logprobs, torch::kFloat32));
-        ++i;
-      }
-    m["logprob_gap"] = ((eng.to(device_) - e.old_logp).abs() * e.mask).sum().item<double>() /
-                       std::max(1.0, e.mask.sum().item<double>());
-  }
   if (ref_) {
     m["kl"] = ((e.kl * e.mask).sum(1)).mean().item<double>();  // per sequence
     m["kl_beta"] = kl_.beta();
