@@ -105,6 +105,7 @@ struct PpoRolloutOptions {
   int64_t max_new_tokens = 128;
   int64_t max_batch = 64;              // engine cache rows
   std::vector<std::string> stop = {"Instruction:", "Instruction", "Response:", "Response"};
+  bool recompute_logprobs = false;     // old log-probs from a trainer forward even at temperature 1
 
   template <class V>
   void visit(V& v) {
@@ -115,6 +116,8 @@ struct PpoRolloutOptions {
     v.field("max_new_tokens", max_new_tokens, "generated tokens per sample at most");
     v.field("max_batch", max_batch, "samples decoded together by the rollout engine");
     v.field("stop", stop, "stop strings (WizardMath's by default)");
+    v.field("recompute_logprobs", recompute_logprobs, "old log-probs from a trainer forward pass even at temperature 1 "
+            "(else the engine's, which equal them to ~1e-6)");
   }
   void validate() const;
 };

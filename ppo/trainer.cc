@@ -292,12 +292,12 @@ Experience Loop::rollout(int64_t it, json& m) {
   m["response_length"] = e.mask.sum().item<double>() / static_cast<double>(std::max<int64_t>(b - nan, 1));
   m["zero_std_share"] = zero_std_share(e.scores.cpu(), torch::tensor(e.group, torch::kInt64));
 
-  // Old log-probs, reference log-probs, values: no grad, in micro-batches. On-policy (one epoch, one
-  // minibatch) at temperature 1 the old log-probs only enter the KL reward and the metrics, and the
-  // engine's are those numbers (log p under the weights it sampled with; logprob_gap checks it on the
-  // first and every 10th iteration): the policy forward is skipped.
-  const bool on_policy = cfg_.algo.ppo_epochs == 1 && cfg_.algo.minibatches == 1;
-  const bool use_engine_lp = on_policy && cfg_.rollout.temperature == 1.0;
+  // Old log-probs, reference log-probs, values: no grad, in micro-batches. At temperature 1 the
+  // engine's log-probs are the old log-probs (log p under the weights it sampled with, as TRL takes
+  // generate()'s scores; logprob_gap checks them against the trainer's forward on the first and every
+  // 10th iteration), so the policy forward is skipped unless rollout.recompute_logprobs. On-policy
+  // (one epoch, one minibatch) the update uses its own forward's numbers anyway (ratio exactly 1).
+  const bool use_engine_lp = cfg_.rollout.temperature == 1.0 && !cfg_.rollout.recompute_logprobs;
   const bool check_gap = cfg_.rollout.temperature == 1.0 && it % 10 == 0;
   torch::Tensor engine_lp;
   if (cfg_.rollout.temperature == 1.0) {
