@@ -398,7 +398,7 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
         }
         sum_tokens += mask.sum().item<double>();
       }
-      auto step = [&](train::AdamW& opt, torch::nn::Module& mod, double lr) {
+      auto step = [&](train::AdamW& opt, double lr) {
         std::vector<torch::Tensor> ps;
         for (auto& g : opt.groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
         const double gn = train::clip_grad_norm(ps, cfg_.train.max_grad_norm);
@@ -406,11 +406,10 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
                     "; lower optim.lr or check the rewards (metrics.jsonl)");
         opt.step(lr);
         opt.zero_grad();
-        (void)mod;
         return gn;
       };
-      if (policy_on) gn_actor += step(*actor_opt_, *actor_, cfg_.optim.lr * lr_mult);
-      if (critic_) gn_critic += step(*critic_opt_, *critic_, cfg_.critic_optim.lr * lr_mult);
+      if (policy_on) gn_actor += step(*actor_opt_, cfg_.optim.lr * lr_mult);
+      if (critic_) gn_critic += step(*critic_opt_, cfg_.critic_optim.lr * lr_mult);
       ++st_.optimizer_steps;
       ++n_steps;
     }
