@@ -41,3 +41,21 @@ function(rleif_torch_target target)
     target_precompile_headers(${target} REUSE_FROM rleif_torch_pch)
   endif()
 endfunction()
+
+# Sanitizers and fuzzing (scripts/test --sanitize, scripts/fuzz). RLEIF_SANITIZE is a -fsanitize=
+# list applied to every target ("address,undefined" or "thread"); any UBSan finding aborts, so a test
+# that triggers one fails (LibTorch itself is not instrumented). RLEIF_FUZZ adds libFuzzer coverage to all
+# code and builds one fuzz_<target> binary per tests/fuzz target (needs clang).
+set(RLEIF_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined or thread (empty = none)")
+option(RLEIF_FUZZ "Build the libFuzzer targets of tests/fuzz (clang only)" OFF)
+if(RLEIF_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${RLEIF_SANITIZE}> $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=all> $<$<COMPILE_LANGUAGE:CXX>:-g1>)
+  add_link_options(-fsanitize=${RLEIF_SANITIZE})
+endif()
+if(RLEIF_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "RLEIF_FUZZ needs clang (libFuzzer): configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()

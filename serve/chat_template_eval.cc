@@ -12,6 +12,26 @@ namespace rleif::serve {
 
 namespace {
 
+// A string's characters as Python sees them: one UTF-8 sequence each (a stray byte on its own), so
+// indexing, slicing, length, first and last count characters, not bytes, and never split one.
+std::vector<std::string> py_chars(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    size_t k = 1;
+    while (k < n && i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80) ++k;
+    if (k < n) n = 1;  // a truncated sequence: its lead byte alone
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+// json's text; bytes that are not UTF-8 (a template file's own literals) become U+FFFD, as Python
+// would have refused to decode them, instead of an exception.
+std::string dump_text(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 bool truthy(const json& v) {
   if (is_undef(v) || v.is_null()) return false;
   if (v.is_boolean()) return v.get<bool>();
@@ -26,7 +46,7 @@ bool truthy(const json& v) {
 std::string py_json(const json& v) {
   if (v.is_object()) {
     std::string s = "{";
-    for (auto it = v.begin(); it != v.end(); ++it) s += (it == v.begin() ? "" : ", ") + json(it.key()).dump() + ": " + py_json(it.value());
+    for (auto it = v.begin(); it != v.end(); ++it) s += (it == v.begin() ? "" : ", ") + dump_text(json(it.key())) + ": " + py_json(it.value());
     return s + "}";
   }
   if (v.is_array()) {
@@ -34,7 +54,7 @@ std::string py_json(const json& v) {
     for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + py_json(v[i]);
     return s + "]";
   }
-  return v.dump();
+  return dump_text(v);
 }
 
 // Jinja's rendering of a value (Python's str()).
@@ -45,10 +65,10 @@ std::string to_str(const json& v) {
   if (v.is_boolean()) return v.get<bool>() ? "True" : "False";
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_number()) {
-    std::string s = v.dump();
+    std::string s = dump_text(v);
     return s.find_first_of(".e") == std::string::npos ? s + ".0" : s;
   }
-  return v.dump();
+  return dump_text(v);
 }
 
 std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
@@ -122,7 +142,7 @@ class Renderer {
     if (seq.is_array()) items.assign(seq.begin(), seq.end());
     else if (seq.is_object()) for (auto it = seq.begin(); it != seq.end(); ++it) items.push_back(it.key());
     else if (seq.is_string()) for (char c : seq.get<std::string>()) items.push_back(std::string(1, c));
-    else RLEIF_CHECK(is_undef(seq) || seq.is_null(), "chat template: cannot loop over ", seq.dump());
+    else RLEIF_CHECK(is_undef(seq) || seq.is_null(), "chat template: cannot loop over ", dump_text(seq));
     if (items.empty()) {
       run(n.else_body, out);
       return;
@@ -135,7 +155,7 @@ class Renderer {
         sc[n.targets[0]] = items[i];
       } else {
         RLEIF_CHECK(items[i].is_array() && items[i].size() == n.targets.size(), "chat template: cannot unpack ",
-                    items[i].dump(), " into ", n.targets.size(), " names");
+                    dump_text(items[i]), " into ", n.targets.size(), " names");
         for (size_t k = 0; k < n.targets.size(); ++k) sc[n.targets[k]] = items[i][k];
       }
       sc["loop"] = {{"index", i + 1}, {"index0", i}, {"revindex", len - i}, {"revindex0", len - i - 1},
@@ -184,7 +204,7 @@ class Renderer {
         json v = eval(*e.kids[0]);
         if (e.name == "not") return !truthy(v);
         if (v.is_number_integer()) return -v.get<int64_t>();
-        RLEIF_CHECK(v.is_number(), "chat template: cannot negate ", v.dump());
+        RLEIF_CHECK(v.is_number(), "chat template: cannot negate ", dump_text(v));
         return -v.get<double>();
       }
       case Expr::binary:
@@ -201,17 +221,19 @@ class Renderer {
       return v.contains(k) ? v.at(k) : undefined_value();
     }
     if ((v.is_array() || v.is_string()) && i.is_number_integer()) {
-      const int64_t n = static_cast<int64_t>(v.size()), k = norm_index(i.get<int64_t>(), n);
+      const std::vector<std::string> chars = v.is_string() ? py_chars(v.get<std::string>()) : std::vector<std::string>{};
+      const int64_t n = static_cast<int64_t>(v.is_string() ? chars.size() : v.size()), k = norm_index(i.get<int64_t>(), n);
       if (k < 0 || k >= n) return undefined_value();
-      return v.is_array() ? v[static_cast<size_t>(k)] : json(v.get<std::string>().substr(static_cast<size_t>(k), 1));
+      return v.is_array() ? v[static_cast<size_t>(k)] : json(chars[static_cast<size_t>(k)]);
     }
     return undefined_value();
   }
 
   json slice(const json& v, const json& a, const json& b, const json& st) {
     const bool str = v.is_string();
-    RLEIF_CHECK(str || v.is_array(), "chat template: cannot slice ", v.dump());
-    const int64_t n = str ? static_cast<int64_t>(v.get<std::string>().size()) : static_cast<int64_t>(v.size());
+    RLEIF_CHECK(str || v.is_array(), "chat template: cannot slice ", dump_text(v));
+    const std::vector<std::string> chars = str ? py_chars(v.get<std::string>()) : std::vector<std::string>{};
+    const int64_t n = static_cast<int64_t>(str ? chars.size() : v.size());
     const int64_t step = st.is_number_integer() ? st.get<int64_t>() : 1;
     RLEIF_CHECK(step != 0, "chat template: slice step cannot be zero");
     auto bound = [&](const json& x, int64_t dflt) {
@@ -220,12 +242,13 @@ class Renderer {
       return step > 0 ? std::clamp<int64_t>(k, 0, n) : std::clamp<int64_t>(k, -1, n - 1);
     };
     const int64_t from = bound(a, step > 0 ? 0 : n - 1), to = bound(b, step > 0 ? n : -1);
-    json out = str ? json("") : json::array();
+    std::string text;
+    json out = json::array();
     for (int64_t k = from; step > 0 ? k < to : k > to; k += step) {
-      if (str) out = out.get<std::string>() + v.get<std::string>()[static_cast<size_t>(k)];
+      if (str) text += chars[static_cast<size_t>(k)];
       else out.push_back(v[static_cast<size_t>(k)]);
     }
-    return out;
+    return str ? json(text) : out;
   }
 
   std::vector<json> args(const Expr& e, size_t first) {
@@ -343,7 +366,7 @@ class Renderer {
     const std::string& f = e.name;
     if (f == "trim") return v.is_string() ? json(strip_chars(v.get<std::string>(), kSpace, true, true)) : v;
     if (f == "length" || f == "count")
-      return json(is_undef(v) ? size_t{0} : v.is_string() ? v.get<std::string>().size() : v.size());
+      return json(is_undef(v) ? size_t{0} : v.is_string() ? py_chars(v.get<std::string>()).size() : v.size());
     if (f == "string") return to_str(v);
     if (f == "upper" || f == "lower" || f == "title" || f == "capitalize") {
       std::string s = to_str(v);
@@ -352,8 +375,12 @@ class Renderer {
       return s;
     }
     if (f == "tojson") return is_undef(v) ? std::string("null") : py_json(v);
-    if (f == "first") return v.is_array() && !v.empty() ? v.front() : v.is_string() && !v.empty() ? json(v.get<std::string>().substr(0, 1)) : undefined_value();
-    if (f == "last") return v.is_array() && !v.empty() ? v.back() : v.is_string() && !v.empty() ? json(v.get<std::string>().substr(v.get<std::string>().size() - 1)) : undefined_value();
+    if (f == "first" || f == "last") {
+      if (v.is_array()) return v.empty() ? undefined_value() : f == "first" ? v.front() : v.back();
+      if (!v.is_string()) return undefined_value();
+      const std::vector<std::string> chars = py_chars(v.get<std::string>());
+      return chars.empty() ? undefined_value() : json(f == "first" ? chars.front() : chars.back());
+    }
     if (f == "join") {
       std::string sep = a.empty() ? "" : to_str(a[0]), r;
       if (v.is_array())
@@ -416,7 +443,7 @@ class Renderer {
       return op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
     }
     RLEIF_CHECK(a.is_number() && b.is_number(), "chat template: '", op, "' needs numbers (or strings for +), got ",
-                is_undef(a) ? "undefined" : a.dump(), " and ", is_undef(b) ? "undefined" : b.dump());
+                is_undef(a) ? "undefined" : dump_text(a), " and ", is_undef(b) ? "undefined" : dump_text(b));
     const bool ints = a.is_number_integer() && b.is_number_integer();
     const double x = a.get<double>(), y = b.get<double>();
     if (op == "<") return x < y;
