@@ -215,6 +215,17 @@ const TensorView& SafetensorsFile::get(const std::string& name) const {
   return it->second;
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  const TensorView& t = get(name);
+  if (t.nbytes == 0) return;
+  // Whole pages only: the pages a tensor shares with its neighbours stay (harmless if they do not:
+  // a private read-only mapping reads dropped pages back from the file).
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice: failure is harmless
+}
+
 SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
   const std::string single = dir + "/model.safetensors";
   const std::string ipath = dir + "/model.safetensors.index.json";
@@ -267,6 +278,12 @@ const TensorView& SafetensorsDir::get(const std::string& name) const {
   auto it = where_.find(name);
   RLEIF_CHECK(it != where_.end(), dir_, ": the model weights have no tensor named '", name, "'");
   return it->second->get(name);
+}
+
+void SafetensorsDir::release(const std::string& name) const {
+  auto it = where_.find(name);
+  RLEIF_CHECK(it != where_.end(), dir_, ": the model weights have no tensor named '", name, "'");
+  it->second->release(name);
 }
 
 void write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,

@@ -41,6 +41,10 @@ class SafetensorsFile {
   // Throws naming the file and tensor when it is missing.
   const TensorView& get(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Drops the pages of tensor `name` from this process's resident set once it has been copied out
+  // (madvise MADV_DONTNEED; the data stays valid and is read back from the file if touched again),
+  // so loading a model never holds the whole file resident beside the parameters it fills.
+  void release(const std::string& name) const;
 
  private:
   std::string path_;
@@ -58,6 +62,7 @@ class SafetensorsDir {
   std::vector<std::string> names() const;  // sorted
   bool contains(const std::string& name) const;
   const TensorView& get(const std::string& name) const;  // throws naming the directory and tensor
+  void release(const std::string& name) const;            // SafetensorsFile::release
   const std::string& dir() const { return dir_; }
 
  private:

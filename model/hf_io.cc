@@ -48,11 +48,30 @@ bool ignorable(const std::string& name) {
   return name.find("rotary_emb.inv_freq") != std::string::npos;
 }
 
-// Copies every parameter of `module` from the directory's safetensors, checking names, dtypes and
+// Builds a model with its parameters created in `dtype`: LibTorch modules make their parameters in
+// the process's default dtype, so it is switched for the construction. A bf16 load thus never holds
+// an fp32 copy of the model. The default dtype is process-wide: build models from one thread at a time.
+template <class M>
+M build_in_dtype(const ModelConfig& cfg, torch::ScalarType dtype) {
+  const caffe2::TypeMeta before = c10::get_default_dtype();
+  c10::set_default_dtype(caffe2::TypeMeta::fromScalarType(dtype));
+  try {
+    M m(cfg);
+    c10::set_default_dtype(before);
+    return m;
+  } catch (...) {
+    c10::set_default_dtype(before);
+    throw;
+  }
+}
+
+// Copies every parameter of `module` from the directory's safetensors straight from the mapped file
+// (converted to the parameter's dtype on the way, placed on `device`), checking names, dtypes and
 // shapes against what config.json implies. `optional` names may be absent (left as initialised).
+// Each tensor's file pages leave the resident set once copied, so the peak is the model plus one tensor.
 void load_parameters(torch::nn::Module& module, const std::string& dir, const ModelConfig& cfg,
                      const std::set<std::string>& optional, const std::set<std::string>& ignored,
-                     std::set<std::string>* missing_optional) {
+                     std::set<std::string>* missing_optional, const torch::Device& device) {
   SafetensorsDir st(dir);
   auto params = module.named_parameters(/*recurse=*/true);
   std::set<std::string> expected;
@@ -83,7 +102,15 @@ void load_parameters(torch::nn::Module& module, const std::string& dir, const Mo
                  "); the config and weights disagree");
     }
     auto src = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, torch::TensorOptions().dtype(to_torch_dtype(v.dtype)));
-    p.value().copy_(src);
+    if (p.value().device() == device) {
+      p.value().copy_(src);
+    } else {
+      // Parameters are built on the CPU; each one moves to the device as it loads (its CPU block is freed).
+      auto dst = torch::empty(v.shape, p.value().options().device(device));
+      dst.copy_(src);
+      p.value().set_data(dst);
+    }
+    st.release(name);
   }
   for (const auto& name : st.names()) {
     if (expected.count(name) || ignored.count(name) || ignorable(name)) continue;
@@ -129,12 +156,11 @@ void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::s
 
 CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts) {
   ModelConfig cfg = ModelConfig::load(dir);
-  CausalLM m(cfg);
+  auto m = build_in_dtype<CausalLM>(cfg, opts.dtype);
   // A tied checkpoint may still carry lm_head.weight (a copy of the embedding); it is not used.
   std::set<std::string> ignored;
   if (cfg.tie_word_embeddings) ignored.insert("lm_head.weight");
-  load_parameters(*m, dir, cfg, {}, ignored, nullptr);
-  m->to(opts.device, opts.dtype);
+  load_parameters(*m, dir, cfg, {}, ignored, nullptr, opts.device);
   m->eval();
   return m;
 }
@@ -150,15 +176,17 @@ ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts, boo
                 " labels but ", num_labels, " are needed; start from the policy (a CausalLM directory) for a fresh head");
     cfg.num_labels = num_labels;
   }
-  ScoreModel m(cfg);
+  auto m = build_in_dtype<ScoreModel>(cfg, opts.dtype);
   std::set<std::string> optional, missing;
   if (allow_new_head) optional.insert("score.weight");
-  load_parameters(*m, dir, cfg, optional, {"lm_head.weight"}, &missing);
+  load_parameters(*m, dir, cfg, optional, {"lm_head.weight"}, &missing, opts.device);
   if (missing.count("score.weight")) {
     torch::NoGradGuard no_grad;
-    m->score->weight.normal_(0.0, 0.02);  // transformers' initializer_range default
+    // transformers' initializer_range default, drawn in fp32 whatever the dtype (the same head as an
+    // fp32 load rounded), then placed like the loaded parameters.
+    auto w = torch::empty(m->score->weight.sizes(), torch::kFloat32).normal_(0.0, 0.02);
+    m->score->weight.set_data(w.to(opts.device, opts.dtype));
   }
-  m->to(opts.device, opts.dtype);
   m->eval();
   return m;
 }
