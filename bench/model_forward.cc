@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/jsonl.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 
 int main(int argc, char** argv) {

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "rollout/engine.h"
 
@@ -62,8 +63,8 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "greedy | sampled (temperature 0.7, top-p 0.95)");
   app.add_option("--schedule", schedule, "continuous | fixed");
   app.add_option("--repeats", repeats, "timed repeats (median reported)");
-  app.add_option("--device", device, "cpu | cuda (the model and the KV cache live there)");
-  app.add_option("--dtype", dtype, "fp32 | bf16 (parameters converted on load)");
+  app.add_option("--device", device, "auto | cpu | cuda | cuda:N (the model and the KV cache live there)");
+  app.add_option("--dtype", dtype, "float32 (fp32) | bfloat16 (bf16) | float16 (fp16): parameters converted on load");
   app.add_flag("--cuda-graphs,!--no-cuda-graphs", graphs, "CUDA: replay the decode step as a captured graph");
   app.add_flag("--sgemm", do_sgemm, "measure the fp32 GEMM peak instead");
   CLI11_PARSE(app, argc, argv);
@@ -71,11 +72,9 @@ int main(int argc, char** argv) {
   try {
     if (do_sgemm) return sgemm(repeats);
     const json w = json::parse(read_file(workload));
-    RLEIF_CHECK(device == "cpu" || device == "cuda", "--device '", device, "': expected cpu or cuda");
-    RLEIF_CHECK(dtype == "fp32" || dtype == "bf16", "--dtype '", dtype, "': expected fp32 or bf16");
     model::LoadOptions lo;
-    lo.device = device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-    lo.dtype = dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    lo.device = model::parse_device(device, "--device");
+    lo.dtype = model::parse_torch_dtype(dtype, "--dtype");
     auto lm = model::load_causal_lm(model, lo);
     std::vector<rollout::Request> reqs;
     size_t longest = 0;

@@ -253,52 +253,31 @@ Command make_command() {
       [](CLI::App& app) -> std::function<int()> {
         auto cfg = std::make_shared<BestOfNConfig>();
         auto args = std::make_shared<ConfigArgs>();
-        struct PathFlag {
-          std::string BestOfNConfig::*field;
-          std::shared_ptr<std::optional<std::string>> value;
-        };
-        std::vector<PathFlag> paths;  // set directly (not as overrides) so any characters survive
-        auto path = [&](const char* flag, std::string BestOfNConfig::*field, const char* help) {
-          paths.push_back({field, std::make_shared<std::optional<std::string>>()});
-          app.add_option(flag, *paths.back().value, help);
-        };
-        path("--policy", &BestOfNConfig::policy, "policy model directory: sample the solutions (with --problems)");
-        path("--problems", &BestOfNConfig::problems, "problems JSONL to sample with --policy (its 'answer' is the reference)");
-        path("--samples", &BestOfNConfig::samples, "or: JSONL from rleif generate (with 'truth'/'answer', or --data)");
-        path("--data", &BestOfNConfig::data, "problems JSONL with reference answers, joined by id");
-        path("--out,--output", &BestOfNConfig::out, "output directory (bestofn.json, report.html, samples.jsonl, scores_NAME.jsonl)");
-        path("--title", &BestOfNConfig::title, "report title");
-        auto rms = std::make_shared<std::vector<std::string>>();
-        auto scores = std::make_shared<std::vector<std::string>>();
-        // One value per occurrence, so trailing key=value overrides are not taken as more specs.
-        app.add_option("--rm", *rms, "NAME=DIR: run a reward model on the samples (repeatable)")->allow_extra_args(false);
-        app.add_option("--scores", *scores, "NAME=FILE: one reward model's scores (repeatable)")->allow_extra_args(false);
-        std::vector<std::pair<std::vector<std::string>, std::shared_ptr<std::optional<std::string>>>> flags;
-        auto flag = [&](const char* name, std::vector<std::string> keys, const char* help) {
-          auto v = std::make_shared<std::optional<std::string>>();
-          app.add_option(name, *v, help);
-          flags.emplace_back(std::move(keys), v);
-        };
-        flag("--n", {"generate.sampling.n"}, "samples per problem (with --policy)");
-        flag("--temperature", {"generate.sampling.temperature"}, "sampling temperature (0 = greedy)");
-        flag("--max-new-tokens", {"generate.sampling.max_new_tokens"}, "tokens per sample at most");
-        flag("--template", {"generate.prompt_template"}, "prompt template: auto | alpaca | alpaca_cot | chatml | plain | TEXT with {prompt}");
-        flag("--seed", {"seed", "generate.sampling.seed"}, "seed of the samples (with --policy) and of the subsets and tie breaks");
-        flag("--threads", {"generate.threads", "scorer.threads"}, "CPU threads of the policy and the reward models (0 = all)");
-        flag("--max-batch", {"generate.engine.max_batch"}, "sequences decoded together");
-        flag("--rm-aggregation", {"scorer.aggregation"}, "the 'score' of a PRM in scores_NAME.jsonl: min | prod | last | mean");
-        flag("--subsamples", {"subsamples"}, "random k-subsets per problem and k (default 200)");
+        args->bind_text(app, "--policy", "policy", "policy model directory: sample the solutions (with --problems)");
+        args->bind_text(app, "--problems", "problems", "problems JSONL to sample with --policy (its 'answer' is the reference)");
+        args->bind_text(app, "--samples", "samples", "or: JSONL from rleif generate (with 'truth'/'answer', or --data)");
+        args->bind_text(app, "--data", "data", "problems JSONL with reference answers, joined by id");
+        args->bind_text(app, "--out,--output", "out",
+                        "output directory (bestofn.json, report.html, samples.jsonl, scores_NAME.jsonl)");
+        args->bind_text(app, "--title", "title", "report title");
+        args->bind_list(app, "--rm", "rm", "NAME=DIR: run a reward model on the samples (repeatable)");
+        args->bind_list(app, "--scores", "scores", "NAME=FILE: one reward model's scores (repeatable)");
+        args->bind(app, "--n", {"generate.sampling.n"}, "samples per problem (with --policy)");
+        args->bind(app, "--temperature", {"generate.sampling.temperature"}, "sampling temperature (0 = greedy)");
+        args->bind(app, "--max-new-tokens", {"generate.sampling.max_new_tokens"}, "tokens per sample at most");
+        args->bind_text(app, "--template", "generate.prompt_template",
+                        "prompt template: auto | alpaca | alpaca_cot | chatml | plain | TEXT with {prompt}");
+        args->bind(app, "--seed", {"seed", "generate.sampling.seed"},
+                   "seed of the samples (with --policy) and of the subsets and tie breaks");
+        args->bind(app, "--threads", {"generate.threads", "scorer.threads"},
+                   "CPU threads of the policy and the reward models (0 = all)");
+        args->bind(app, "--max-batch", {"generate.engine.max_batch"}, "sequences decoded together");
+        args->bind(app, "--rm-aggregation", {"scorer.aggregation"},
+                   "the 'score' of a PRM in scores_NAME.jsonl: min | prod | last | mean");
+        args->bind(app, "--subsamples", {"subsamples"}, "random k-subsets per problem and k (default 200)");
         args->add_to(app);
         return [=]() {
-          std::vector<std::string> over;
-          for (const auto& [keys, v] : flags)
-            if (v->has_value())
-              for (const auto& k : keys) over.push_back(k + "=" + **v);
-          for (const auto& p : paths)
-            if (p.value->has_value()) (*cfg).*p.field = **p.value;
-          if (!rms->empty()) cfg->rm = *rms;
-          if (!scores->empty()) cfg->scores = *scores;
-          if (!resolve_config(*cfg, *args, over)) return 0;
+          if (!resolve_config(*cfg, *args)) return 0;
           return run(*cfg);
         };
       }};

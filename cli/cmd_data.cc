@@ -3,7 +3,6 @@
 // held-out sets with no question in both, plus a tokenizer learned on the training text.
 #include <iostream>
 #include <map>
-#include <optional>
 #include <set>
 
 #include "cli/command.h"
@@ -108,31 +107,15 @@ Command make_command() {
                        "synth", "templated grade-school word problems with step-by-step solutions and a tokenizer");
                    auto cfg = std::make_shared<SynthConfig>();
                    auto args = std::make_shared<ConfigArgs>();
-                   auto out = std::make_shared<std::optional<std::string>>();
-                   auto n = std::make_shared<std::optional<int64_t>>();
-                   auto seed = std::make_shared<std::optional<int64_t>>();
-                   auto min_steps = std::make_shared<std::optional<int64_t>>();
-                   auto max_steps = std::make_shared<std::optional<int64_t>>();
-                   auto held = std::make_shared<std::optional<int64_t>>();
-                   synth->add_option("--out", *out, "output directory");
-                   synth->add_option("--n", *n, "problems to generate");
-                   synth->add_option("--seed", *seed, "generator seed");
-                   synth->add_option("--min-steps", *min_steps, "fewest steps per problem");
-                   synth->add_option("--max-steps", *max_steps, "most steps per problem");
-                   synth->add_option("--held-out", *held, "held-out problems");
+                   args->bind_text(*synth, "--out", "out", "output directory");
+                   args->bind(*synth, "--n", {"n"}, "problems to generate");
+                   args->bind(*synth, "--seed", {"seed"}, "generator seed");
+                   args->bind(*synth, "--min-steps", {"min_steps"}, "fewest steps per problem");
+                   args->bind(*synth, "--max-steps", {"max_steps"}, "most steps per problem");
+                   args->bind(*synth, "--held-out", {"held_out"}, "held-out problems");
                    args->add_to(*synth);
                    return [=]() {
-                     std::vector<std::string> flags;
-                     auto put = [&](const char* key, const auto& v) {
-                       if (v->has_value()) flags.push_back(std::string(key) + "=" + str(**v));
-                     };
-                     put("n", n);
-                     put("seed", seed);
-                     put("min_steps", min_steps);
-                     put("max_steps", max_steps);
-                     put("held_out", held);
-                     if (out->has_value()) cfg->out = **out;
-                     if (!resolve_config(*cfg, *args, flags)) return 0;
+                     if (!resolve_config(*cfg, *args)) return 0;
                      return run(*cfg);
                    };
                  }};

@@ -2,13 +2,13 @@
 // with per-problem results in a JSONL file; an interrupted evaluation resumes where it stopped.
 #include <filesystem>
 #include <iostream>
-#include <optional>
 #include <set>
 
 #include "cli/command.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "train/evaluate.h"
 #include "train/runtime.h"
@@ -54,12 +54,14 @@ struct EvalConfig {
     RLEIF_CHECK(path_exists(data), "eval: --data ", data, ": no such file");
     RLEIF_CHECK(max_new_tokens >= 1 && batch_size >= 1 && limit >= 0 && threads >= 0,
                 "eval: max_new_tokens and batch_size must be >= 1, limit and threads >= 0");
+    model::check_device_name(device, "eval: device");
+    model::parse_torch_dtype(dtype, "eval: dtype");
   }
 };
 
 int run(const EvalConfig& cfg) {
   train::configure_threads(static_cast<int>(cfg.threads));
-  const torch::Device device = train::resolve_device(cfg.device);
+  const torch::Device device = model::parse_device(cfg.device, "eval: device");
   auto m = model::load_causal_lm(cfg.model, {model::parse_torch_dtype(cfg.dtype, "eval: dtype"), device});
   const std::string tok_path = (fsys::path(cfg.model) / "tokenizer.json").string();
   RLEIF_CHECK(path_exists(tok_path), cfg.model, ": no tokenizer.json; copy the tokenizer into the model directory");
@@ -125,32 +127,15 @@ Command make_command() {
                  [](CLI::App& app) -> std::function<int()> {
                    auto cfg = std::make_shared<EvalConfig>();
                    auto args = std::make_shared<ConfigArgs>();
-                   auto model = std::make_shared<std::optional<std::string>>();
-                   auto data = std::make_shared<std::optional<std::string>>();
-                   auto out = std::make_shared<std::optional<std::string>>();
-                   auto limit = std::make_shared<std::optional<int64_t>>();
-                   auto max_new = std::make_shared<std::optional<int64_t>>();
-                   auto threads = std::make_shared<std::optional<int64_t>>();
-                   app.add_option("--model", *model, "model directory (Hugging Face layout)");
-                   app.add_option("--data", *data, "problems JSONL (e.g. ../shared/data/gsm8k/test.jsonl)");
-                   app.add_option("--out", *out, "per-problem results JSONL (default <model>/eval_<stem>.jsonl)");
-                   app.add_option("--limit", *limit, "evaluate only the first N problems");
-                   app.add_option("--max-new-tokens", *max_new, "generated tokens per problem at most");
-                   app.add_option("--threads", *threads, "CPU threads (0 = torch's default)");
+                   args->bind_text(app, "--model", "model", "model directory (Hugging Face layout)");
+                   args->bind_text(app, "--data", "data", "problems JSONL (e.g. ../shared/data/gsm8k/test.jsonl)");
+                   args->bind_text(app, "--out", "output", "per-problem results JSONL (default <model>/eval_<stem>.jsonl)");
+                   args->bind(app, "--limit", {"limit"}, "evaluate only the first N problems");
+                   args->bind(app, "--max-new-tokens", {"max_new_tokens"}, "generated tokens per problem at most");
+                   args->bind(app, "--threads", {"threads"}, "CPU threads (0 = torch's default)");
                    args->add_to(app);
                    return [=]() {
-                     std::vector<std::string> flags;
-                     auto put = [&](const char* key, const auto& v) {
-                       if (v->has_value()) flags.push_back(std::string(key) + "=" + str(**v));
-                     };
-                     put("limit", limit);
-                     put("max_new_tokens", max_new);
-                     put("threads", threads);
-                     // Paths are set directly (not as overrides) so any characters survive.
-                     if (model->has_value()) cfg->model = **model;
-                     if (data->has_value()) cfg->data = **data;
-                     if (out->has_value()) cfg->output = **out;
-                     if (!resolve_config(*cfg, *args, flags)) return 0;
+                     if (!resolve_config(*cfg, *args)) return 0;
                      return run(*cfg);
                    };
                  }};

@@ -7,7 +7,6 @@
 //                                 in the output are skipped, and each record's seed derives from
 //                                 (--seed, id), so a resumed run writes what an uninterrupted one would.
 #include <iostream>
-#include <optional>
 
 #include "cli/command.h"
 #include "cli/generation.h"
@@ -70,56 +69,28 @@ Command make_command() {
       [](CLI::App& app) -> std::function<int()> {
         auto cfg = std::make_shared<GenerateConfig>();
         auto args = std::make_shared<ConfigArgs>();
-        auto model = std::make_shared<std::optional<std::string>>();
-        auto prompt = std::make_shared<std::optional<std::string>>();
-        auto input = std::make_shared<std::optional<std::string>>();
-        auto output = std::make_shared<std::optional<std::string>>();
-        auto stop = std::make_shared<std::vector<std::string>>();
-        auto opt_i = [&](const char* flag, const char* key, const char* help) {
-          auto v = std::make_shared<std::optional<int64_t>>();
-          app.add_option(flag, *v, help);
-          return std::make_pair(std::string(key), std::function<std::optional<std::string>()>([v] {
-                                  return v->has_value() ? std::optional<std::string>(std::to_string(**v)) : std::nullopt;
-                                }));
-        };
-        auto opt_s = [&](const char* flag, const char* key, const char* help) {
-          auto v = std::make_shared<std::optional<std::string>>();
-          app.add_option(flag, *v, help);
-          return std::make_pair(std::string(key), std::function<std::optional<std::string>()>([v] { return *v; }));
-        };
-        app.add_option("--model", *model, "model directory (Hugging Face layout)");
-        CLI::Option* prompt_opt =
-            app.add_option("--prompt", *prompt, "one prompt; stdout gets the prompt and its continuation (\"\" = from BOS)");
-        app.add_option("--input", *input, "JSONL of {\"id\", \"prompt\"} records");
-        app.add_option("--output", *output, "JSONL output; ids already in it are skipped");
-        app.add_option("--stop", *stop, "stop string (repeatable)");
-        std::vector<std::pair<std::string, std::function<std::optional<std::string>()>>> flags = {
-            opt_i("--n", "sampling.n", "samples per prompt"),
-            opt_s("--temperature", "sampling.temperature", "0 = greedy"),
-            opt_s("--top-p", "sampling.top_p", "nucleus sampling mass"),
-            opt_i("--top-k", "sampling.top_k", "keep the k most likely tokens (0 = off)"),
-            opt_s("--min-p", "sampling.min_p", "drop tokens below min_p x the top probability"),
-            opt_i("--max-new-tokens", "sampling.max_new_tokens", "tokens generated per sample at most"),
-            opt_i("--seed", "sampling.seed", "run seed (-1 = random)"),
-            opt_i("--max-batch", "engine.max_batch", "sequences decoded together"),
-            opt_s("--dtype", "dtype", "float32 | bfloat16 | float16"),
-            opt_s("--device", "device", "cpu | cuda | auto"),
-            opt_i("--threads", "threads", "CPU threads (0 = all)"),
-            opt_s("--field", "field", "input field holding the prompt"),
-        };
+        args->bind_text(app, "--model", "model", "model directory (Hugging Face layout)");
+        CLI::Option* prompt_opt = args->bind_text(app, "--prompt", "prompt",
+                                                  "one prompt; stdout gets the prompt and its continuation (\"\" = from BOS)");
+        args->bind_text(app, "--input", "input", "JSONL of {\"id\", \"prompt\"} records");
+        args->bind_text(app, "--output", "output", "JSONL output; ids already in it are skipped");
+        args->bind_list(app, "--stop", "sampling.stop", "stop string (repeatable)");
+        args->bind(app, "--n", {"sampling.n"}, "samples per prompt");
+        args->bind(app, "--temperature", {"sampling.temperature"}, "0 = greedy");
+        args->bind(app, "--top-p", {"sampling.top_p"}, "nucleus sampling mass");
+        args->bind(app, "--top-k", {"sampling.top_k"}, "keep the k most likely tokens (0 = off)");
+        args->bind(app, "--min-p", {"sampling.min_p"}, "drop tokens below min_p x the top probability");
+        args->bind(app, "--max-new-tokens", {"sampling.max_new_tokens"}, "tokens generated per sample at most");
+        args->bind(app, "--seed", {"sampling.seed"}, "run seed (-1 = random)");
+        args->bind(app, "--max-batch", {"engine.max_batch"}, "sequences decoded together");
+        args->bind(app, "--dtype", {"dtype"}, "float32 | bfloat16 | float16");
+        args->bind(app, "--device", {"device"}, "auto | cpu | cuda | cuda:N");
+        args->bind(app, "--threads", {"threads"}, "CPU threads (0 = all)");
+        args->bind_text(app, "--field", "field", "input field holding the prompt");
         args->add_to(app);
         return [=]() {
-          std::vector<std::string> over;
-          for (const auto& [key, get] : flags)
-            if (auto v = get()) over.push_back(key + "=" + *v);
-          if (model->has_value()) cfg->model = **model;
-          // count(), not the optional: CLI11 may leave an optional empty for --prompt "".
-          cfg->prompt_given = prompt_opt->count() > 0;
-          if (prompt->has_value()) cfg->prompt = **prompt;
-          if (input->has_value()) cfg->input = **input;
-          if (output->has_value()) cfg->output = **output;
-          if (!stop->empty()) cfg->gen.sampling.stop = *stop;
-          if (!resolve_config(*cfg, *args, over)) return 0;
+          cfg->prompt_given = prompt_opt->count() > 0;  // --prompt "" counts: generate from BOS
+          if (!resolve_config(*cfg, *args)) return 0;
           return cfg->input.empty() ? run_prompt(*cfg) : run_files(*cfg);
         };
       }};

@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "core/log.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "serve/chat_template.h"
 #include "serve/server.h"
@@ -22,7 +23,7 @@ struct ServeConfig {
   std::string model;              // model directory; "" = reward endpoints only
   std::vector<std::string> reward_models;  // NAME=DIR or DIR, one per reward model
   std::string dtype = "float32";  // parameter dtype
-  std::string device = "auto";    // cpu | cuda | auto
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N
   int64_t threads = 0;            // intra-op CPU threads; 0 = all cores
   serve::ServeOptions serve;
 
@@ -31,15 +32,15 @@ struct ServeConfig {
     v.field("model", model, "Hugging Face model directory (config.json, *.safetensors, tokenizer.json); empty = none");
     v.field("reward_models", reward_models, "reward models (rleif rm train output) as NAME=DIR or DIR; the first is the default");
     v.field("dtype", dtype, "parameter dtype: float32 | bfloat16 | float16");
-    v.field("device", device, "cpu | cuda | auto (cuda when available)");
+    v.field("device", device, "auto | cpu | cuda | cuda:N (auto: cuda when available)");
     v.field("threads", threads, "intra-op CPU threads; 0 = all cores");
     v.section("serve", serve, "HTTP server and engine");
   }
   void validate() const {
     RLEIF_CHECK(!model.empty() || !reward_models.empty(),
                 "serve: give a model directory with --model DIR, a reward model with --reward-model DIR, or both");
-    RLEIF_CHECK(device == "cpu" || device == "cuda" || device == "auto", "serve: device '", device,
-                "' is not one of cpu, cuda, auto");
+    model::check_device_name(device, "serve: device");
+    model::parse_torch_dtype(dtype, "serve: dtype");
     RLEIF_CHECK(threads >= 0, "serve: threads must be >= 0");
   }
 };
@@ -61,14 +62,13 @@ int run(ServeConfig& cfg, const std::string& api_key) {
   ::signal(SIGPIPE, SIG_IGN);  // a client closing mid-stream is an error return, not a kill
 
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
-  const bool cuda = cfg.device == "cuda" || (cfg.device == "auto" && torch::cuda::is_available());
-  RLEIF_CHECK(!cuda || torch::cuda::is_available(), "serve: --device cuda but no CUDA device is available");
+  const torch::Device device = model::parse_device(cfg.device, "serve: device");
   std::optional<serve::GenerationModel> gen;
   std::string what;  // what the start line says is served
   if (!cfg.model.empty()) {
     model::LoadOptions lo;
     lo.dtype = model::parse_torch_dtype(cfg.dtype, "serve: dtype");
-    lo.device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    lo.device = device;
     auto lm = model::load_causal_lm(cfg.model, lo);
     auto tok = Tokenizer::from_file(cfg.model + "/tokenizer.json");
     const std::string tmpl = serve::ChatTemplate::find_in(cfg.model);
@@ -85,7 +85,7 @@ int run(ServeConfig& cfg, const std::string& api_key) {
     what += str(what.empty() ? "" : ", ", "reward models ", join(names, ", "));
   }
   const std::string host = cfg.serve.host;
-  serve::Server server(std::move(gen), rewards, cuda ? "cuda" : "cpu", cfg.serve, api_key);
+  serve::Server server(std::move(gen), rewards, device.str(), cfg.serve, api_key);
   const int port = server.bind();
   std::thread([&server, sigs] {
     int sig = 0;
@@ -94,7 +94,7 @@ int run(ServeConfig& cfg, const std::string& api_key) {
     server.stop();
   }).detach();
   std::cout << "rleif serve: listening on http://" << host << ":" << port << " (" << what << ", "
-            << (cuda ? "cuda" : "cpu") << ")" << std::endl;
+            << device.str() << ")" << std::endl;
   server.serve();
   log_info("serve: stopped");
   return 0;
@@ -107,61 +107,31 @@ Command make_command() {
                  [](CLI::App& app) -> std::function<int()> {
                    auto cfg = std::make_shared<ServeConfig>();
                    auto args = std::make_shared<ConfigArgs>();
-                   auto model = std::make_shared<std::optional<std::string>>();
-                   auto host = std::make_shared<std::optional<std::string>>();
-                   auto port = std::make_shared<std::optional<int64_t>>();
-                   auto name = std::make_shared<std::optional<std::string>>();
                    auto key = std::make_shared<std::optional<std::string>>();
-                   auto dtype = std::make_shared<std::optional<std::string>>();
-                   auto device = std::make_shared<std::optional<std::string>>();
-                   auto threads = std::make_shared<std::optional<int64_t>>();
-                   auto batch = std::make_shared<std::optional<int64_t>>();
-                   auto queue = std::make_shared<std::optional<int64_t>>();
-                   auto max_len = std::make_shared<std::optional<int64_t>>();
-                   auto reward_models = std::make_shared<std::vector<std::string>>();
-                   auto reward_batch = std::make_shared<std::optional<int64_t>>();
-                   auto reward_items = std::make_shared<std::optional<int64_t>>();
-                   auto aggregation = std::make_shared<std::optional<std::string>>();
-                   app.add_option("--model", *model, "model directory (Hugging Face layout)");
-                   app.add_option("--host", *host, "address to bind (default 127.0.0.1: this machine only)");
-                   app.add_option("--port", *port, "TCP port (0 = any free port; default 8000)");
-                   app.add_option("--model-name", *name, "model id clients send (default: the directory's name)");
+                   args->bind_text(app, "--model", "model", "model directory (Hugging Face layout)");
+                   args->bind_text(app, "--host", "serve.host", "address to bind (default 127.0.0.1: this machine only)");
+                   args->bind(app, "--port", {"serve.port"}, "TCP port (0 = any free port; default 8000)");
+                   args->bind_text(app, "--model-name", "serve.model_name",
+                                   "model id clients send (default: the directory's name)");
+                   // Not a config key: a secret never reaches --print-config or a log.
                    app.add_option("--api-key", *key,
                                   "require 'Authorization: Bearer KEY' (or set RLEIF_API_KEY; never logged)");
-                   app.add_option("--dtype", *dtype, "float32 | bfloat16 | float16");
-                   app.add_option("--device", *device, "cpu | cuda | auto");
-                   app.add_option("--threads", *threads, "CPU threads (0 = all)");
-                   app.add_option("--max-batch", *batch, "sequences decoded together");
-                   app.add_option("--max-queue", *queue, "requests allowed to wait; beyond that: 503");
-                   app.add_option("--max-len", *max_len, "prompt + completion tokens per sequence");
-                   app.add_option("--reward-model", *reward_models,
-                                  "reward model to serve on /get_reward and /v1/rewards, as DIR or NAME=DIR; repeat "
-                                  "for several (requests pick one with \"model\"; default the first)")
-                       ->allow_extra_args(false);  // one DIR per flag: key=value overrides may follow
-                   app.add_option("--reward-batch", *reward_batch, "reward sequences per forward pass");
-                   app.add_option("--reward-max-items", *reward_items, "most texts per reward request");
-                   app.add_option("--aggregation", *aggregation, "PRM reward from step scores: min | prod | last | mean");
+                   args->bind(app, "--dtype", {"dtype"}, "float32 | bfloat16 | float16");
+                   args->bind(app, "--device", {"device"}, "auto | cpu | cuda | cuda:N");
+                   args->bind(app, "--threads", {"threads"}, "CPU threads (0 = all)");
+                   args->bind(app, "--max-batch", {"serve.engine.max_batch"}, "sequences decoded together");
+                   args->bind(app, "--max-queue", {"serve.max_queue"}, "requests allowed to wait; beyond that: 503");
+                   args->bind(app, "--max-len", {"serve.engine.max_len"}, "prompt + completion tokens per sequence");
+                   args->bind_list(app, "--reward-model", "reward_models",
+                                   "reward model to serve on /get_reward and /v1/rewards, as DIR or NAME=DIR; repeat "
+                                   "for several (requests pick one with \"model\"; default the first)");
+                   args->bind(app, "--reward-batch", {"serve.reward.batch_size"}, "reward sequences per forward pass");
+                   args->bind(app, "--reward-max-items", {"serve.reward.max_items"}, "most texts per reward request");
+                   args->bind(app, "--aggregation", {"serve.reward.aggregation"},
+                              "PRM reward from step scores: min | prod | last | mean");
                    args->add_to(app);
                    return [=]() {
-                     std::vector<std::string> flags;
-                     auto put = [&](const char* k, const auto& v) {
-                       if (v->has_value()) flags.push_back(std::string(k) + "=" + str(**v));
-                     };
-                     if (model->has_value()) cfg->model = **model;
-                     if (!reward_models->empty()) cfg->reward_models = *reward_models;
-                     if (host->has_value()) cfg->serve.host = **host;
-                     if (name->has_value()) cfg->serve.model_name = **name;
-                     put("serve.port", port);
-                     put("dtype", dtype);
-                     put("device", device);
-                     put("threads", threads);
-                     put("serve.engine.max_batch", batch);
-                     put("serve.max_queue", queue);
-                     put("serve.engine.max_len", max_len);
-                     put("serve.reward.batch_size", reward_batch);
-                     put("serve.reward.max_items", reward_items);
-                     put("serve.reward.aggregation", aggregation);
-                     if (!resolve_config(*cfg, *args, flags)) return 0;
+                     if (!resolve_config(*cfg, *args)) return 0;
                      std::string api_key = key->has_value() ? **key : "";
                      if (api_key.empty()) {
                        const char* env = std::getenv("RLEIF_API_KEY");

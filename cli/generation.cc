@@ -10,6 +10,7 @@
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "rollout/prompt.h"
 #include "train/sft_data.h"
@@ -62,19 +63,17 @@ void GenerationOptions::validate() const {
               "generate: prompt_template '", prompt_template,
               "' has no {prompt} placeholder and is not a template name (auto, ", enum_choices<train::PromptTemplate>(),
               ")");
-  RLEIF_CHECK(device == "cpu" || device == "cuda" || device == "auto", "generate: device '", device,
-              "' is not one of cpu, cuda, auto");
+  model::check_device_name(device, "generate: device");
+  model::parse_torch_dtype(dtype, "generate: dtype");
   RLEIF_CHECK(threads >= 0, "generate: threads must be >= 0");
   RLEIF_CHECK(!field.empty(), "generate: field is empty; name the input field holding the prompt, or auto");
 }
 
 Policy load_policy(const std::string& model_dir, const GenerationOptions& opts) {
   if (opts.threads > 0) torch::set_num_threads(static_cast<int>(opts.threads));
-  const bool cuda = opts.device == "cuda" || (opts.device == "auto" && torch::cuda::is_available());
-  RLEIF_CHECK(!cuda || torch::cuda::is_available(), "generate: --device cuda but no CUDA device is available");
   model::LoadOptions lo;
   lo.dtype = model::parse_torch_dtype(opts.dtype, "generate: dtype");
-  lo.device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  lo.device = model::parse_device(opts.device, "generate: device");
   Policy p;
   p.dir = model_dir;
   p.lm = model::load_causal_lm(model_dir, lo);

@@ -30,7 +30,7 @@ struct GenerationOptions {
             "chatml | plain, or auto (the one rleif sft recorded in the model directory, else alpaca)");
     v.field("save_tokens", save_tokens, "also write each sample's token ids and per-token log-probs");
     v.field("dtype", dtype, "parameter dtype: float32 | bfloat16 | float16");
-    v.field("device", device, "cpu | cuda | auto (cuda when available)");
+    v.field("device", device, "auto | cpu | cuda | cuda:N (auto: cuda when available)");
     v.field("threads", threads, "intra-op CPU threads; 0 = all cores");
     v.section("sampling", sampling, "how tokens are drawn");
     v.section("engine", engine, "the generation engine");

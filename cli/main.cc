@@ -15,13 +15,6 @@ std::vector<Command>& commands() {
   return c;
 }
 
-void ConfigArgs::add_to(CLI::App& app) {
-  app.add_option("--config", config_path, "YAML config file (keys as in --help-config)");
-  app.add_option("overrides", overrides, "dotted key=value overrides, e.g. sampling.temperature=0.7");
-  app.add_flag("--print-config", print_config, "print the resolved config as YAML and exit");
-  app.add_flag("--help-config", help_config, "list every config key with its default and doc, and exit");
-}
-
 }  // namespace rleif::cli
 
 int main(int argc, char** argv) {

@@ -237,9 +237,10 @@ void apply_yaml(T& opts, const YAML::Node& root, const std::string& origin) {
   l.check_unknown();
 }
 
-// Applies one "a.b.c=value" override; the value is parsed as YAML ("[1, 2]" is a list).
+// Applies one "a.b.c=value" override; the value is parsed as YAML ("[1, 2]" is a list). `origin`
+// names the source in errors (default: the assignment as given on the command line).
 template <class T>
-void apply_override(T& opts, const std::string& assignment) {
+void apply_override(T& opts, const std::string& assignment, const std::string& origin = "") {
   size_t eq = assignment.find('=');
   RLEIF_CHECK(eq != std::string::npos && eq > 0, "override '", assignment,
               "': expected key=value, for example sampling.temperature=0.7");
@@ -259,7 +260,7 @@ void apply_override(T& opts, const std::string& assignment) {
     cur.reset(cur[parts[i]]);
   }
   cur[parts.back()] = leaf;
-  apply_yaml(opts, root, "command line '" + assignment + "'");
+  apply_yaml(opts, root, origin.empty() ? "command line '" + assignment + "'" : origin);
 }
 
 // Runs validate() on every section that has one, then on the root.

@@ -10,22 +10,6 @@
 #include "model/dtype.h"
 
 namespace rleif::model {
-torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where) {
-  if (name == "float32" || name == "fp32" || name == "float") return torch::kFloat32;
-  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
-  if (name == "float16" || name == "fp16" || name == "half") return torch::kFloat16;
-  RLEIF_FAIL(where, ": dtype '", name, "' is not supported (float32 | bfloat16 | float16)");
-}
-
-const char* torch_dtype_name(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat32: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    case torch::kFloat64: return "float64";
-    default: return "unsupported";
-  }
-}
 
 namespace {
 

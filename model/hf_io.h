@@ -4,6 +4,7 @@
 #include <string>
 
 #include "model/causal_lm.h"
+#include "model/dtype.h"  // parse_torch_dtype, parse_device: the names LoadOptions' fields come from
 #include "model/score_model.h"
 
 namespace rleif::model {
@@ -29,9 +30,5 @@ void save_causal_lm(CausalLM& m, const std::string& dir, const std::string& toke
 // token_classification_bias=false, the bias-free head rleif trains; else LlamaForSequenceClassification.
 void save_score_model(ScoreModel& m, const std::string& dir, const std::string& tokenizer_from = "",
                       torch::ScalarType dtype = torch::kFloat32, bool token_classification = false);
-
-// Parses "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
-torch::ScalarType parse_torch_dtype(const std::string& name, const std::string& where);
-const char* torch_dtype_name(torch::ScalarType t);
 
 }  // namespace rleif::model

@@ -1,6 +1,7 @@
 #include "ppo/config.h"
 
 #include "core/error.h"
+#include "model/dtype.h"
 
 namespace rleif::ppo {
 
@@ -80,6 +81,7 @@ void PpoTrainOptions::validate() const {
   RLEIF_CHECK(!output_dir.empty(), "train.output_dir is empty; set it to the run directory");
   RLEIF_CHECK(iterations >= 1, "train.iterations must be >= 1, got ", iterations);
   RLEIF_CHECK(threads >= 0, "train.threads must be >= 0, got ", threads);
+  model::check_device_name(device, "train.device");
   RLEIF_CHECK(max_grad_norm >= 0, "train.max_grad_norm must be >= 0, got ", max_grad_norm);
   RLEIF_CHECK(save_every >= 0 && eval_every >= 0, "train.save_every and train.eval_every must be >= 0");
   RLEIF_CHECK(keep_last >= 1, "train.keep_last must be >= 1, got ", keep_last);

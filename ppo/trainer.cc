@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "ppo/experience.h"
 #include "ppo/forward.h"
@@ -448,7 +449,7 @@ json Loop::evaluate() {
 PpoResult Loop::run() {
   const auto& tr = cfg_.train;
   train::configure_threads(static_cast<int>(tr.threads));
-  device_ = train::resolve_device(tr.device);
+  device_ = model::parse_device(tr.device, "train.device");
   train::configure_determinism(tr.deterministic, static_cast<uint64_t>(tr.seed));
   amp_ = train::autocast_dtype(tr.precision, device_);
   make_dirs(tr.output_dir);

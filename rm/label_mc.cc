@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "model/dtype.h"
 #include "train/evaluate.h"
 #include "train/sft_data.h"
 
@@ -34,6 +35,8 @@ void LabelMcConfig::validate() const {
   RLEIF_CHECK(batch >= 1, "rm label-mc: batch must be >= 1, got ", batch);
   RLEIF_CHECK(threads >= 0 && limit >= 0, "rm label-mc: threads and limit must be >= 0");
   if (prompt_template != "auto") parse_enum<train::PromptTemplate>(prompt_template, "rm label-mc: template");
+  model::check_device_name(device, "device");
+  model::parse_torch_dtype(dtype, "dtype");
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "model/tokenizer.h"
 #include "rm/label_mc.h"
@@ -34,8 +35,8 @@ class EngineCompleter : public McCompleter {
     const std::string tok_path = (std::filesystem::path(cfg.model) / "tokenizer.json").string();
     RLEIF_CHECK(path_exists(tok_path), cfg.model, ": no tokenizer.json; copy the tokenizer into the model directory");
     train::configure_threads(static_cast<int>(cfg.threads));
-    const torch::Device device = train::resolve_device(cfg.device);
-    lm_ = model::load_causal_lm(cfg.model, {model::parse_torch_dtype(cfg.dtype, "rm label-mc: dtype"), device});
+    const torch::Device device = model::parse_device(cfg.device, "device");
+    lm_ = model::load_causal_lm(cfg.model, {model::parse_torch_dtype(cfg.dtype, "dtype"), device});
     tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));
     if (cfg.prompt_template == "auto") {
       const auto recorded = train::read_model_template(cfg.model);

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/fs.h"
+#include "model/dtype.h"
 #include "model/hf_io.h"
 #include "rm/bestofn.h"
 #include "rm/dataset.h"
@@ -18,6 +19,7 @@ namespace fsys = std::filesystem;
 
 void ScorerOptions::validate() const {
   RLEIF_CHECK(batch_size >= 1, "batch_size = ", batch_size, ": must be >= 1");
+  model::check_device_name(device, "device");
   RLEIF_CHECK(threads >= 0, "threads = ", threads, ": must be >= 0");
   RLEIF_CHECK(max_length >= 0, "max_length = ", max_length, ": must be >= 0 (0 = the model's)");
 }
@@ -77,7 +79,7 @@ Scorer::Scorer(const std::string& dir, const ScorerOptions& opts) : impl_(std::m
   // Scoring never drops an input: too long means truncated (counted in each Score).
   impl_->info.encode.overlong = train::Overlong::truncate;
   train::configure_threads(static_cast<int>(opts.threads));
-  impl_->device = train::resolve_device(opts.device);
+  impl_->device = model::parse_device(opts.device, "device");
   const std::string tok_path = (fsys::path(dir) / "tokenizer.json").string();
   RLEIF_CHECK(path_exists(tok_path), dir, " has no tokenizer.json; copy the policy's tokenizer.json into it");
   impl_->tok = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));

@@ -1,5 +1,6 @@
 #include "tests/test_util.h"
 
+#include "core/error.h"
 #include "core/fs.h"
 
 #include <fcntl.h>
@@ -27,6 +28,15 @@ std::string source_dir() { return env_or("RLEIF_SOURCE", "."); }
 std::string rleif_bin() { return env_or("RLEIF_BIN", "build/cli/rleif"); }
 std::string python_bin() { return env_or("RLEIF_PYTHON", source_dir() + "/.venv/bin/python"); }
 bool path_present(const std::string& p) { return path_exists(p); }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 namespace {
 std::mutex g_mu;

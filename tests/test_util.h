@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,8 @@ bool wait_for_path(const std::string& path, double timeout_s = 300);
     if (!::rleif::test::path_present(p)) GTEST_SKIP() << "missing: " << (p); \
   } while (0)
 bool path_present(const std::string& p);
+
+// The message of the rleif::Error `f` throws; "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace rleif::test

@@ -10,25 +10,6 @@
 
 namespace rleif::train {
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::Device d(torch::kCPU);
-  try {
-    d = torch::Device(name);
-  } catch (const c10::Error&) {
-    RLEIF_FAIL("train.device = '", name, "': expected auto, cpu, cuda or cuda:N");
-  }
-  if (d.is_cuda()) {
-    RLEIF_CHECK(torch::cuda::is_available(), "train.device = '", name,
-                "': no CUDA device is visible; use train.device=cpu (or auto)");
-    const int64_t n = static_cast<int64_t>(torch::cuda::device_count());
-    RLEIF_CHECK(!d.has_index() || d.index() < n, "train.device = '", name, "': only ", n, " CUDA device(s) visible");
-  } else {
-    RLEIF_CHECK(d.is_cpu(), "train.device = '", name, "': only cpu and cuda devices are supported");
-  }
-  return d;
-}
-
 std::optional<torch::ScalarType> autocast_dtype(Precision p, const torch::Device& device) {
   switch (p) {
     case Precision::fp32:

@@ -13,8 +13,6 @@ namespace rleif::train {
 
 enum class Precision { auto_, fp32, bf16 };
 
-// "auto" = the first CUDA device when there is one, else the CPU; "cpu"; "cuda"; "cuda:N".
-torch::Device resolve_device(const std::string& name);
 // The compute dtype autocast uses on `device` for `p`, or nullopt for plain fp32.
 // auto = bf16 autocast on CUDA, fp32 on the CPU.
 std::optional<torch::ScalarType> autocast_dtype(Precision p, const torch::Device& device);

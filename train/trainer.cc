@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "model/dtype.h"
 #include "train/tensor_io.h"
 
 namespace rleif::train {
@@ -21,6 +22,7 @@ void TrainerOptions::validate() const {
   RLEIF_CHECK(grad_accum >= 1, "train.grad_accum = ", grad_accum, ": must be >= 1");
   RLEIF_CHECK(max_grad_norm >= 0, "train.max_grad_norm = ", max_grad_norm, ": must be >= 0 (0 = no clipping)");
   RLEIF_CHECK(threads >= 0, "train.threads = ", threads, ": must be >= 0 (0 = torch's default)");
+  model::check_device_name(device, "train.device");
   RLEIF_CHECK(save_every >= 0, "train.save_every = ", save_every, ": must be >= 0");
   RLEIF_CHECK(keep_last >= 1, "train.keep_last = ", keep_last, ": keep at least one checkpoint");
   RLEIF_CHECK(eval_every >= 0, "train.eval_every = ", eval_every, ": must be >= 0");
@@ -116,7 +118,7 @@ void Trainer::save_checkpoint(const TrainState& st) {
 
 TrainResult Trainer::run() {
   configure_threads(static_cast<int>(opts_.threads));
-  device_ = resolve_device(opts_.device);
+  device_ = model::parse_device(opts_.device, "train.device");
   configure_determinism(opts_.deterministic, static_cast<uint64_t>(opts_.seed));
   const auto amp = autocast_dtype(opts_.precision, device_);
   make_dirs(opts_.output_dir);

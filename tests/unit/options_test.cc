@@ -48,15 +48,6 @@ struct Root {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Options, YamlThenOverridesInOrder) {
   std::string dir = temp_dir("opts");
   write_file_atomic(dir + "/c.yaml", "seed: 3\nppo:\n  clip_eps: 0.1\n  kl: k3\n  stops: [5, 6]\n");
