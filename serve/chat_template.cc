@@ -2,7 +2,9 @@
 #include "core/strings.h"
 #include "serve/chat_template_ast.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -37,7 +39,16 @@ std::vector<Token> lex(const std::string& s, const std::string& where) {
       bool flt = false;
       while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || (s[j] == '.' && !flt))) flt |= s[j++] == '.';
       const std::string t = s.substr(i, j - i);
-      out.push_back({Tok::num, t, flt ? json(std::stod(t)) : json(std::stoll(t))});
+      json value;
+      if (flt) {
+        value = std::strtod(t.c_str(), nullptr);  // overflow gives inf, as Python's float() does
+      } else {
+        errno = 0;
+        const long long v = std::strtoll(t.c_str(), nullptr, 10);
+        RLEIF_CHECK(errno != ERANGE, where, ": integer literal ", t, " is out of range (at most 19 digits) in '", s, "'");
+        value = static_cast<int64_t>(v);
+      }
+      out.push_back({Tok::num, t, value});
       i = j;
     } else if (c == '\'' || c == '"') {
       std::string v;
