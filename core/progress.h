@@ -39,12 +39,13 @@ class Progress {
 
   // Seconds left at the current rate, or -1 when unknown.
   double eta_seconds() const;
+  // Seconds since this Progress was created (this session; the rate and ETA are over it).
+  double elapsed() const;
   // The text of the current status (what the bar or a plain line shows), without the bar glyphs.
   std::string status_line() const;
 
  private:
   void draw(bool final);
-  double elapsed() const;
   std::string head() const;  // "step 12/100  12%"
   std::string tail() const;  // "  loss 2.1  ...  elapsed 3s  ETA 20s"
 

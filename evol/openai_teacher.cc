@@ -47,6 +47,7 @@ struct TokenBucket {
 };
 
 struct Request {
+  uint64_t id = 0;  // order of complete_async calls (the schedule names requests by it)
   std::string body;
   CompletionCallback done;
   double est_tokens = 0;
@@ -130,8 +131,19 @@ struct OpenAITeacher::Impl {
   TokenBucket rpm, tpm;
   std::mt19937_64 jitter{std::random_device{}()};
 
-  mutable std::mutex stats_mu;
+  mutable std::mutex stats_mu;  // guards stats, schedule, next_id
   TeacherStats stats;
+  bool recording = false;
+  std::vector<OpenAITeacher::ScheduleEntry> schedule;
+  uint64_t next_id = 0;
+  const Clock::time_point t0 = Clock::now();
+
+  void record(OpenAITeacher::ScheduleEntry e, Clock::time_point at) {
+    std::lock_guard<std::mutex> l(stats_mu);
+    if (!recording) return;
+    e.at_s = std::chrono::duration<double>(at - t0).count();
+    schedule.push_back(e);
+  }
 
   std::string redact(std::string s) const {
     if (api_key.empty()) return s;
@@ -159,7 +171,8 @@ struct OpenAITeacher::Impl {
     deliver(std::move(r), std::move(res));
   }
 
-  void start(std::unique_ptr<Request> r) {
+  // `now` is the time the limiters decided at.
+  void start(std::unique_ptr<Request> r, Clock::time_point now) {
     CURL* e = nullptr;
     if (!idle_handles.empty()) {
       e = idle_handles.back();
@@ -193,6 +206,10 @@ struct OpenAITeacher::Impl {
       std::lock_guard<std::mutex> l(stats_mu);
       ++stats.requests;
     }
+    OpenAITeacher::ScheduleEntry sent;
+    sent.request = q->id;
+    sent.tokens = q->est_tokens;
+    record(sent, now);
     curl_multi_add_handle(multi, e);
     active.emplace(e, std::move(r));
   }
@@ -217,7 +234,15 @@ struct OpenAITeacher::Impl {
     }
     double delay = r->retry_after_s >= 0 ? r->retry_after_s : backoff_s(r->attempts);
     log_debug("teacher: retry ", r->attempts, " in ", delay, " s (", enum_name(why), ": ", redact(what), ")");
-    auto when = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+    const auto now = Clock::now();
+    auto when = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+    OpenAITeacher::ScheduleEntry e;
+    e.kind = OpenAITeacher::ScheduleEntry::retry;
+    e.request = r->id;
+    e.reason = why;
+    e.delay_s = delay;
+    e.retry_after_s = r->retry_after_s;
+    record(e, now);
     delayed.emplace(when, std::move(r));
   }
 
@@ -313,7 +338,7 @@ struct OpenAITeacher::Impl {
         }
         rpm.take(1);
         tpm.take(ready.front()->est_tokens);
-        start(std::move(ready.front()));
+        start(std::move(ready.front()), now);
         ready.pop_front();
       }
       int running = 0;
@@ -382,6 +407,10 @@ void OpenAITeacher::complete_async(const Messages& messages, const CompletionPar
   r->est_tokens = static_cast<double>(chars) / 4.0 + params.max_tokens;
   r->done = std::move(done);
   {
+    std::lock_guard<std::mutex> l(impl_->stats_mu);
+    r->id = impl_->next_id++;
+  }
+  {
     std::lock_guard<std::mutex> l(impl_->mu);
     if (impl_->stop) {
       CompletionResult res;
@@ -397,6 +426,16 @@ void OpenAITeacher::complete_async(const Messages& messages, const CompletionPar
 TeacherStats OpenAITeacher::stats() const {
   std::lock_guard<std::mutex> l(impl_->stats_mu);
   return impl_->stats;
+}
+
+void OpenAITeacher::record_schedule() {
+  std::lock_guard<std::mutex> l(impl_->stats_mu);
+  impl_->recording = true;
+}
+
+std::vector<OpenAITeacher::ScheduleEntry> OpenAITeacher::schedule() const {
+  std::lock_guard<std::mutex> l(impl_->stats_mu);
+  return impl_->schedule;
 }
 
 }  // namespace rleif::evol

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/options.h"
 #include "evol/teacher.h"
@@ -66,6 +67,22 @@ class OpenAITeacher : public Teacher {
   TeacherStats stats() const override;
   // The full chat-completions URL requests go to.
   const std::string& endpoint() const { return endpoint_; }
+
+  // What the I/O thread decided: one entry per attempt sent and per retry scheduled, in order,
+  // timed on the clock the decisions were made with. Tests check the rate limits and Retry-After
+  // against it rather than against their own wall-clock measurements.
+  struct ScheduleEntry {
+    enum Kind { sent, retry } kind = sent;
+    uint64_t request = 0;       // the request, numbered in complete_async order from 0
+    double at_s = 0;            // seconds since the teacher was created
+    double tokens = 0;          // sent: what the tokens/min limiter counted for it
+    RetryReason reason = RetryReason::connection;  // retry: why
+    double delay_s = 0;         // retry: the wait chosen before the next attempt
+    double retry_after_s = -1;  // retry: the server's Retry-After in seconds; -1 = none sent
+  };
+  // Starts recording the schedule (off by default: a long run would keep every entry).
+  void record_schedule();
+  std::vector<ScheduleEntry> schedule() const;
 
  private:
   struct Impl;

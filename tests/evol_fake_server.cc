@@ -15,10 +15,6 @@
 namespace rleif::test {
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -167,14 +163,8 @@ void FakeTeacherServer::serve(int fd) {
         std::lock_guard<std::mutex> l(mu_);
         ++stats_.requests;
         if (!auth.empty()) stats_.authorization.insert(auth);
-        auto it = last_429_.find(body);
-        if (it != last_429_.end()) {
-          stats_.min_gap_after_429_s = std::min(stats_.min_gap_after_429_s, now_s() - it->second);
-          last_429_.erase(it);
-        }
         f = draw_fault(body, served_on_connection == 0);
         stats_.faults[static_cast<int>(f)] += f != Fault::none;
-        if (f == Fault::rate_limited) last_429_[body] = now_s();
         stats_.max_concurrent = std::max(stats_.max_concurrent, ++in_flight_);
       }
       ++served_on_connection;

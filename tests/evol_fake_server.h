@@ -46,7 +46,6 @@ struct FakeServerStats {
   int64_t faults[kFaultKinds] = {0};         // injected, by Fault
   int64_t ok_prompt_tokens = 0, ok_completion_tokens = 0;  // usage reported in the ok answers
   std::set<std::string> authorization;       // Authorization header values seen
-  double min_gap_after_429_s = 1e9;          // shortest wait before a 429'd body came back
   int64_t max_concurrent = 0;                // most requests being handled at once
 };
 
@@ -82,7 +81,6 @@ class FakeTeacherServer {
   std::vector<std::thread> workers_;
   std::set<int> open_fds_;
   std::map<std::string, int> arrivals_;  // body -> arrivals so far
-  std::map<std::string, double> last_429_;  // body -> time of its last 429
   int64_t in_flight_ = 0;
   FakeServerStats stats_;
 };

@@ -5,7 +5,7 @@ rleif_add_test(NAME sampler_filter_test SOURCES unit/sampler_filter_test.cc LIBS
 rleif_add_test(NAME rollout_text_stream_test SOURCES unit/rollout_text_stream_test.cc LIBS rleif_rollout)
 rleif_add_test(NAME rollout_cpu_decode_test SOURCES unit/rollout_cpu_decode_test.cc LIBS rleif_rollout LABELS unit)
 rleif_add_test(NAME engine_generate_test SOURCES integration/engine_generate_test.cc LIBS rleif_rollout
-               FIXTURES rollout_models)
+               FIXTURES rollout_models GPU_TESTS *Cuda*)
 rleif_add_test(NAME rollout_hf_greedy_test SOURCES golden/rollout_hf_greedy_test.cc LIBS rleif_rollout
                FIXTURES rollout_models)
 rleif_add_test(NAME rollout_generate_cli_test CLI SOURCES integration/rollout_generate_cli_test.cc

@@ -4,10 +4,17 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <thread>
@@ -36,6 +43,71 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+std::string missing_path_message(const std::string& p) {
+  auto under = [&](const std::string& dir) { return !dir.empty() && p.compare(0, dir.size(), dir) == 0; };
+  std::string how;
+  if (p == rleif_bin())
+    how = "the rleif binary: build the `rleif` target, or point RLEIF_BIN at one";
+  else if (under(fixtures_dir()))
+    how = "a Python reference fixture (RLEIF_FIXTURES = " + fixtures_dir() +
+          "): run this test through ctest, which runs its fixture_* setup test first (scripts/setup installs the "
+          "venv the fixture scripts need)";
+  else if (under(shared_dir()))
+    how = "shared data (RLEIF_SHARED = " + shared_dir() + "): set RLEIF_SHARED to the shared data and models folder";
+  else
+    how = "a file this test needs";
+  return "missing: " + p + "\n  this is " + how;
+}
+
+FileSizeLimit::FileSizeLimit(uint64_t bytes) {
+  rlimit l{};
+  if (::getrlimit(RLIMIT_FSIZE, &l) != 0) ADD_FAILURE() << "getrlimit(RLIMIT_FSIZE): " << std::strerror(errno);
+  old_cur_ = l.rlim_cur;
+  old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+  l.rlim_cur = bytes;
+  if (::setrlimit(RLIMIT_FSIZE, &l) != 0) ADD_FAILURE() << "setrlimit(RLIMIT_FSIZE): " << std::strerror(errno);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  rlimit l{};
+  ::getrlimit(RLIMIT_FSIZE, &l);
+  l.rlim_cur = old_cur_;
+  ::setrlimit(RLIMIT_FSIZE, &l);
+  ::signal(SIGXFSZ, old_handler_);
+}
+
+namespace {
+// This thread's capability sets (capget/capset act on the calling thread only).
+bool thread_caps(__user_cap_data_struct (&d)[2], bool set) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  return ::syscall(set ? SYS_capset : SYS_capget, &h, d) == 0;
+}
+}  // namespace
+
+ReadOnlyDir::ReadOnlyDir(std::string dir) : dir_(std::move(dir)) {
+  struct stat st {};
+  if (::stat(dir_.c_str(), &st) != 0) ADD_FAILURE() << dir_ << ": " << std::strerror(errno);
+  mode_ = st.st_mode & 07777;
+  if (::chmod(dir_.c_str(), 0555) != 0) ADD_FAILURE() << "chmod " << dir_ << ": " << std::strerror(errno);
+  __user_cap_data_struct d[2]{};
+  if (thread_caps(d, false) && (d[0].effective & (1u << CAP_DAC_OVERRIDE))) {
+    d[0].effective &= ~(1u << CAP_DAC_OVERRIDE);
+    dropped_ = thread_caps(d, true);
+    if (!dropped_) ADD_FAILURE() << "cannot drop CAP_DAC_OVERRIDE: " << std::strerror(errno);
+  }
+}
+
+ReadOnlyDir::~ReadOnlyDir() {
+  if (dropped_) {
+    __user_cap_data_struct d[2]{};
+    if (thread_caps(d, false)) {
+      d[0].effective |= 1u << CAP_DAC_OVERRIDE;
+      thread_caps(d, true);
+    }
+  }
+  ::chmod(dir_.c_str(), mode_);
 }
 
 namespace {

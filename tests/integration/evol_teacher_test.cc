@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -46,6 +47,38 @@ struct KeyEnv {
   KeyEnv() { ::setenv("RLEIF_TEST_TEACHER_KEY", "sk-test-secret-123", 1); }
 };
 const KeyEnv g_key_env;
+
+using Entry = OpenAITeacher::ScheduleEntry;
+
+// Each retry's next attempt was sent no earlier than the delay the retry chose.
+void expect_retries_waited(const std::vector<Entry>& sched) {
+  std::map<uint64_t, const Entry*> pending;  // request -> its last retry, until the next attempt
+  for (const Entry& e : sched) {
+    if (e.kind == Entry::retry) {
+      pending[e.request] = &e;
+    } else if (auto it = pending.find(e.request); it != pending.end()) {
+      EXPECT_GE(e.at_s, it->second->at_s + it->second->delay_s - 1e-6) << "request " << e.request;
+      pending.erase(it);
+    }
+  }
+  EXPECT_TRUE(pending.empty()) << pending.size() << " retries were never sent";
+}
+
+// The token-bucket bound on the recorded sends: any run of consecutive sends i..j costs at most
+// one bucket (`burst`) plus what refilled between send i and send j at `per_s`.
+void expect_bucket_holds(const std::vector<Entry>& sched, double per_s, double burst, bool tokens) {
+  std::vector<const Entry*> sent;
+  for (const Entry& e : sched)
+    if (e.kind == Entry::sent) sent.push_back(&e);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    double cost = 0;
+    for (size_t j = i; j < sent.size(); ++j) {
+      cost += tokens ? std::min(sent[j]->tokens, burst) : 1.0;
+      ASSERT_LE(cost, burst + per_s * (sent[j]->at_s - sent[i]->at_s) + 1e-6)
+          << "sends " << i << ".." << j << " at " << sent[i]->at_s << " .. " << sent[j]->at_s << " s";
+    }
+  }
+}
 
 TEST(OpenAITeacher, CompletesConcurrentlyAndAccountsUsage) {
   FakeTeacherServer server(echo, {}, /*latency_s=*/0.02);
@@ -95,6 +128,7 @@ TEST(OpenAITeacher, SurvivesEveryFaultAndRetryCountsAddUp) {
   o.timeout_s = 1.5;
   o.max_retries = 4;
   OpenAITeacher teacher(o);
+  teacher.record_schedule();
 
   const int n = 400;
   std::vector<std::atomic<int>> calls(n);
@@ -137,8 +171,20 @@ TEST(OpenAITeacher, SurvivesEveryFaultAndRetryCountsAddUp) {
   EXPECT_EQ(R(RetryReason::malformed), F(Fault::malformed));
   EXPECT_EQ(R(RetryReason::connection), F(Fault::truncated) + F(Fault::dropped));
   EXPECT_EQ(ts.prompt_tokens, ss.ok_prompt_tokens);
-  // Retry-After: 1 was honoured (a lower bound, so a slow machine cannot break it).
-  EXPECT_GE(ss.min_gap_after_429_s, 0.99);
+  // Retry-After: 1 was honoured: every 429's retry chose the server's delay, and its next attempt
+  // went out no earlier (the client's recorded schedule, not wall-clock timing in the test).
+  auto sched = teacher.schedule();
+  int64_t sent = 0, rate_limited = 0;
+  for (const Entry& e : sched) {
+    sent += e.kind == Entry::sent;
+    if (e.kind != Entry::retry || e.reason != RetryReason::rate_limited) continue;
+    ++rate_limited;
+    EXPECT_EQ(e.retry_after_s, 1.0) << "request " << e.request;
+    EXPECT_EQ(e.delay_s, 1.0) << "request " << e.request;
+  }
+  EXPECT_EQ(sent, ts.requests);
+  EXPECT_EQ(rate_limited, F(Fault::rate_limited));
+  expect_retries_waited(sched);
 }
 
 TEST(OpenAITeacher, GivesUpWithAClearErrorWhenRetriesRunOut) {
@@ -228,13 +274,13 @@ TEST(OpenAITeacher, RequestsPerMinuteLimitHolds) {
   OpenAITeacherOptions o = options_for(server);
   o.rpm_limit = 1200;  // 20 per second, bursts of 20
   OpenAITeacher teacher(o);
-  auto t0 = std::chrono::steady_clock::now();
+  teacher.record_schedule();
   std::vector<std::future<Completion>> fs;
   for (int i = 0; i < 40; ++i) fs.push_back(teacher.complete(ask(std::to_string(i)), {}));
   for (auto& f : fs) f.get();
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // 40 requests with a burst of 20 need at least (40 - 20) / 20 = 1 s; a lower bound cannot flake.
-  EXPECT_GE(s, 0.95);
+  auto sched = teacher.schedule();
+  ASSERT_EQ(sched.size(), 40u);
+  expect_bucket_holds(sched, 20, 20, /*tokens=*/false);
 }
 
 TEST(OpenAITeacher, TokensPerMinuteLimitHolds) {
@@ -244,13 +290,14 @@ TEST(OpenAITeacher, TokensPerMinuteLimitHolds) {
   OpenAITeacher teacher(o);
   CompletionParams p;
   p.max_tokens = 100;  // each request counts about 100 + 8 tokens (max_tokens + prompt estimate)
-  auto t0 = std::chrono::steady_clock::now();
+  teacher.record_schedule();
   std::vector<std::future<Completion>> fs;
   for (int i = 0; i < 20; ++i) fs.push_back(teacher.complete(ask(std::to_string(i)), p));
   for (auto& f : fs) f.get();
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // 20 x ~108 tokens with a burst of 1000 need at least (2160 - 1000) / 1000 s; a lower bound.
-  EXPECT_GE(s, 1.0);
+  auto sched = teacher.schedule();
+  ASSERT_EQ(sched.size(), 20u);
+  for (const Entry& e : sched) EXPECT_GT(e.tokens, 100.0);
+  expect_bucket_holds(sched, 1000, 1000, /*tokens=*/true);
 }
 
 TEST(ResponseCache, ReplaysCompletionsAndSurvivesATornLastLine) {

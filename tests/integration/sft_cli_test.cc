@@ -224,14 +224,13 @@ TEST_F(SftCli, EvalWritesResultsResumesReadsGsm8kAndMatchesTransformers) {
 
   // GSM8K's test file works as it is (answers after "####").
   const std::string gsm = test::shared_dir() + "/data/gsm8k/test.jsonl";
-  if (path_exists(gsm)) {
-    r = run_command({test::rleif_bin(), "eval", "--model", model, "--data", gsm, "--limit", "3", "--max-new-tokens", "8",
-                     "--out", out + "/gsm.jsonl"});
-    ASSERT_EQ(r.exit_code, 0) << r.out;
-    auto g = read_jsonl(out + "/gsm.jsonl");
-    ASSERT_EQ(g.size(), 3u);
-    EXPECT_EQ(g[0]["truth"], "18");  // Janet's ducks
-  }
+  RLEIF_REQUIRE_PATH(gsm);
+  r = run_command({test::rleif_bin(), "eval", "--model", model, "--data", gsm, "--limit", "3", "--max-new-tokens", "8",
+                   "--out", out + "/gsm.jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto g = read_jsonl(out + "/gsm.jsonl");
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0]["truth"], "18");  // Janet's ducks
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ class DetokenizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = test::shared_dir() + "/models/gpt2-tokenizer/tokenizer.json";
-    if (!test::path_present(path_)) GTEST_SKIP() << "missing: " << path_;
+    RLEIF_REQUIRE_PATH(path_);
     tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(path_));
   }
   std::string path_;
