@@ -76,11 +76,18 @@ int run(const EvalConfig& cfg) {
   std::set<std::string> done;
   if (cfg.resume && path_exists(out)) {
     { JsonlAppender trim(out); }
-    for (auto& row : read_jsonl(out))
-      if (row.contains("id") && done.insert(row["id"].get<std::string>()).second) {
+    JsonlReader reader(out);
+    json row;
+    SourceLoc loc;
+    const char* fix = " (a results file of rleif eval; pass another --out, or set resume=false to start it over)";
+    while (reader.next(row, loc)) {
+      const std::string id = get_field<std::string>(row, "id", loc, str("a string", fix).c_str());
+      const bool correct = get_field<bool>(row, "correct", loc, str("true or false", fix).c_str());
+      if (done.insert(id).second) {
         ++sum.n;
-        sum.correct += row.value("correct", false) ? 1 : 0;
+        sum.correct += correct ? 1 : 0;
       }
+    }
   } else if (path_exists(out)) {
     write_file_atomic(out, "");
   }

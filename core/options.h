@@ -157,7 +157,12 @@ struct Loader {
   }
   void check_unknown() const {
     for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string k = it->first.as<std::string>();
+      const YAML::Mark m = it->first.Mark();
+      RLEIF_CHECK(it->first.IsScalar(), origin, m.is_null() ? std::string() : str(":", m.line + 1), ": a key ",
+                  prefix.empty() ? std::string() : "under '" + prefix.substr(0, prefix.size() - 1) + "' ",
+                  "is ", it->first.IsSequence() ? "a list" : it->first.IsMap() ? "a mapping" : "empty",
+                  "; keys must be plain names like 'lr'");
+      std::string k = it->first.Scalar();
       bool ok = false;
       for (auto& s : seen) ok = ok || s == k;
       if (ok) continue;

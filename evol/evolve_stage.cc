@@ -70,8 +70,13 @@ class EvolveStage {
     bool kept = false;
     std::string id, instruction;
   };
-  static ChainStep chain_step(const json& rec) {
-    return {rec.value("kept", false), rec.value("id", ""), rec.value("instruction", "")};
+  // `loc` names the record in errors: a record read back from disk may have been edited.
+  static ChainStep chain_step(const json& rec, const SourceLoc& loc) {
+    ChainStep s;
+    s.kept = rec.contains("kept") && get_field<bool>(rec, "kept", loc, "true or false");
+    s.id = get_field<std::string>(rec, "id", loc, "a string (the record's id)");
+    if (rec.contains("instruction")) s.instruction = get_field<std::string>(rec, "instruction", loc, "a string");
+    return s;
   }
 
   // Rebuilds the chain parents from the records already written (a resumed run), streaming: the
@@ -85,7 +90,7 @@ class EvolveStage {
       int64_t r = L_.round_of(u);
       if (r == 0) continue;
       if (u == L_.base(r)) round_.assign(static_cast<size_t>(L_.S * L_.K), ChainStep{});
-      round_[static_cast<size_t>(u - L_.base(r))] = chain_step(rec);
+      round_[static_cast<size_t>(u - L_.base(r))] = chain_step(rec, loc);
       if (u + 1 == L_.end(r)) apply_round();
     }
   }
@@ -101,7 +106,8 @@ class EvolveStage {
     for (auto& rec : res.records) out_->append(rec);
     prog_.lines += static_cast<int64_t>(res.records.size());
     count_unit(prog_, res);
-    if (r >= 1) round_[static_cast<size_t>(u - L_.base(r))] = chain_step(res.records.front());
+    if (r >= 1)
+      round_[static_cast<size_t>(u - L_.base(r))] = chain_step(res.records.front(), SourceLoc{out_->path(), 0});
   }
 
   static void finish(const Unit& unit, json rec, bool kept, const std::string& why) {

@@ -90,21 +90,30 @@ bool run_irm_stage(RunContext& ctx, const std::vector<Seed>& seeds) {
     std::map<std::pair<int64_t, std::string>, size_t> where;
     std::map<std::string, size_t> seed_index;
     for (size_t i = 0; i < seeds.size(); ++i) seed_index[seeds[i].id] = i;
-    for (const json& rec : read_jsonl(ctx.dir.path("evolved.jsonl"))) {
-      int64_t round = rec.value("round", int64_t{0});
-      std::string text = rec.value("instruction", "");
+    // The evolve stage's own output, but a file on disk: a record edited or written by another
+    // tool is an error naming its line, never a crash.
+    JsonlReader reader(ctx.dir.path("evolved.jsonl"));
+    json rec;
+    SourceLoc loc;
+    while (reader.next(rec, loc)) {
+      const int64_t round = rec.contains("round") ? get_field<int64_t>(rec, "round", loc, "an integer") : 0;
+      const std::string text = rec.contains("instruction") ? get_field<std::string>(rec, "instruction", loc, "a string") : "";
       if (round < 1 || trim(text).empty()) continue;
-      auto key = std::make_pair(round, rec["seed_id"].get<std::string>());
+      auto key = std::make_pair(round, get_field<std::string>(rec, "seed_id", loc, "a string (the seed's id)"));
       auto it = where.find(key);
       if (it == where.end()) {
+        auto seed = seed_index.find(key.second);
+        RLEIF_CHECK(seed != seed_index.end(), loc.str(), ": seed_id '", key.second,
+                    "' is not among this run's seeds; the file belongs to another run (use a new output.dir)");
         it = where.emplace(key, groups.size()).first;
-        groups.push_back({seed_index.at(key.second), round, {}, {}});
+        groups.push_back({seed->second, round, {}, {}});
       }
+      const std::string id = get_field<std::string>(rec, "id", loc, "a string (the record's id)");
       Group& g = groups[it->second];
       bool dup = false;
       for (auto& t : g.texts) dup = dup || t == text;
       if (dup) continue;
-      g.ids.push_back(rec["id"].get<std::string>());
+      g.ids.push_back(id);
       g.texts.push_back(text);
     }
   }

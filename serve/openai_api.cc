@@ -33,8 +33,26 @@ int64_t get_int(const json& b, const char* key, int64_t lo, int64_t hi) {
   const json& v = b.at(key);
   if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
     throw bad(key, str("'", key, "' must be an integer, got ", v.dump()));
-  const int64_t x = v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
-  if (x < lo || x > hi) throw bad(key, str("'", key, "' is ", x, "; it must lie in [", lo, ", ", hi, "]"));
+  // The range is checked on the value as sent, before any conversion: a float or an unsigned past
+  // int64's range would otherwise wrap into it (1e30 or 2^64 - 1 becoming a small or negative number).
+  auto out_of_range = [&] {
+    return bad(key, str("'", key, "' is ", v.dump(), "; it must lie in [", lo, ", ", hi, "]"));
+  };
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (hi < 0 || u > static_cast<uint64_t>(hi) || static_cast<int64_t>(u) < lo) throw out_of_range();
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    // [-2^63, 2^63) converts exactly to int64; anything else is out of every range here.
+    if (!(d >= -0x1p63 && d < 0x1p63)) throw out_of_range();
+    const int64_t x = static_cast<int64_t>(d);
+    if (x < lo || x > hi) throw out_of_range();
+    return x;
+  }
+  const int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi) throw out_of_range();
   return x;
 }
 

@@ -247,6 +247,10 @@ void Server::Impl::post(const httplib::Request& req, httplib::Response& res, End
     }
     auto api = std::make_shared<ApiRequest>(parse_request(body, ep, limits));
     auto job = make_job(*api);
+    if (job->samples() > worker->capacity())
+      throw ApiError(400, str("The request asks for ", job->samples(), " samples (prompts x n) and this server holds ",
+                              worker->capacity(), " at once (serve.max_batch + serve.max_queue); ask for fewer"),
+                     "n");
     if (!worker->submit(job))
       return reply_error(res, 503, str("The server is busy (", worker->in_flight(), " requests in flight); retry later"),
                          "server_error", "", "queue_full");

@@ -22,7 +22,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";       // loopback unless told otherwise
   int64_t port = 8000;                  // 0 = any free port (printed at start)
   std::string model_name;               // the id clients send; "" = the model directory's name
-  int64_t max_queue = 256;              // requests waiting beyond the engine's rows; more get 503
+  int64_t max_queue = 256;              // samples waiting beyond the engine's rows; more get 503
   int64_t max_request_bytes = 1 << 20;  // larger bodies get 413
   int64_t http_threads = 64;            // connections served at once
   int64_t default_max_tokens = 16;      // completions' max_tokens when absent (OpenAI's default)
@@ -37,7 +37,8 @@ struct ServeOptions {
     v.field("host", host, "address to bind; 127.0.0.1 keeps the server local");
     v.field("port", port, "TCP port; 0 = any free port");
     v.field("model_name", model_name, "model id clients send; empty = the model directory's name");
-    v.field("max_queue", max_queue, "requests allowed to wait for a row; beyond that the server answers 503");
+    v.field("max_queue", max_queue,
+            "samples (prompts x n) allowed to wait for a row; beyond that the server answers 503");
     v.field("max_request_bytes", max_request_bytes, "request body size limit (413 above it)");
     v.field("http_threads", http_threads, "connections served concurrently");
     v.field("default_max_tokens", default_max_tokens, "completions' max_tokens when the request gives none");

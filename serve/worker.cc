@@ -9,8 +9,14 @@ Worker::Worker(rollout::Engine& engine, int64_t capacity)
 
 Worker::~Worker() { stop(); }
 
+int64_t Job::samples() const {
+  int64_t n = 0;
+  for (const auto& r : requests) n += r.params.n;
+  return n;
+}
+
 bool Worker::submit(const std::shared_ptr<Job>& job) {
-  const int64_t n = static_cast<int64_t>(job->requests.size());
+  const int64_t n = job->samples();
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_ || in_flight_.load() + n > capacity_) return false;
@@ -59,38 +65,54 @@ void Worker::start(const std::shared_ptr<Job>& job) {
         job->cv.notify_all();
       };
     }
-    auto on_done = [this, job, i](rollout::Completion&& c) {
+    const int64_t samples = job->requests[i].params.n;
+    auto on_done = [this, job, i, samples](rollout::Completion&& c) {
       {
         std::lock_guard<std::mutex> lk(job->mu);
+        if (!job->error.empty()) return;  // abandoned: abandon() released its rows already
         job->results[i] = std::move(c);
+        in_flight_ -= samples;  // before `remaining`, so a job seen finished has released its rows
         --job->remaining;
         if (job->remaining == 0) active_.erase(job);
       }
-      --in_flight_;
       job->cv.notify_all();
     };
     try {
       job->handles.push_back(engine_.submit(job->requests[i], on_token, on_done));
     } catch (const std::exception& e) {
       // The HTTP thread checked the request; reaching here is a server fault, reported as such.
-      std::lock_guard<std::mutex> lk(job->mu);
-      job->error = e.what();
-      in_flight_ -= static_cast<int64_t>(job->requests.size() - i);
-      job->cv.notify_all();
+      active_.erase(job);
+      abandon(job, e.what());
       return;
     }
   }
 }
 
-void Worker::fail_all(const std::string& why) {
-  const std::vector<std::shared_ptr<Job>> jobs(active_.begin(), active_.end());  // cancel() edits active_
-  active_.clear();
-  for (const auto& job : jobs) {
-    for (uint64_t h : job->handles) engine_.cancel(h);
-    std::lock_guard<std::mutex> lk(job->mu);
-    job->error = why;
-    job->cv.notify_all();
+void Worker::abandon(const std::shared_ptr<Job>& job, const std::string& why) noexcept {
+  // Cancelling finishes the job's requests in the engine (their on_done runs now, releasing rows);
+  // whatever did not finish is released below, so the job never holds rows it no longer uses.
+  for (uint64_t h : job->handles) {
+    try {
+      engine_.cancel(h);
+    } catch (const std::exception& e) {
+      log_error("serve: cancelling a failed request: ", e.what());
+    }
   }
+  {
+    std::lock_guard<std::mutex> lk(job->mu);
+    int64_t left = 0;
+    for (size_t i = 0; i < job->requests.size(); ++i)
+      if (job->results[i].samples.empty()) left += job->requests[i].params.n;
+    in_flight_ -= left;
+    job->error = why;
+  }
+  job->cv.notify_all();
+}
+
+void Worker::fail_all(const std::string& why) noexcept {
+  const std::vector<std::shared_ptr<Job>> jobs(active_.begin(), active_.end());  // on_done edits active_
+  active_.clear();
+  for (const auto& job : jobs) abandon(job, why);
 }
 
 void Worker::loop() {
@@ -105,10 +127,10 @@ void Worker::loop() {
       cancels.swap(cancels_);
     }
     for (const auto& job : in) start(job);
-    for (const auto& job : cancels)
-      for (uint64_t h : job->handles) engine_.cancel(h);
-    if (!engine_.busy()) continue;
     try {
+      for (const auto& job : cancels)
+        for (uint64_t h : job->handles) engine_.cancel(h);
+      if (!engine_.busy()) continue;
       engine_.step();
     } catch (const std::exception& e) {
       log_error("serve: the engine failed: ", e.what());

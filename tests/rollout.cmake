@@ -11,6 +11,10 @@ rleif_add_test(NAME rollout_hf_greedy_test SOURCES golden/rollout_hf_greedy_test
 rleif_add_test(NAME rollout_generate_cli_test CLI SOURCES integration/rollout_generate_cli_test.cc
                FIXTURES rollout_models)
 rleif_add_test(NAME serve_openai_test CLI SOURCES integration/serve_openai_test.cc FIXTURES rollout_models)
+# serve: request parsing on hostile numbers (unit); the engine thread's capacity and failure paths on
+# a tiny random model (unit).
+rleif_add_test(NAME serve_api_test SOURCES unit/serve_api_test.cc LIBS rleif_serve LABELS unit)
+rleif_add_test(NAME serve_worker_test SOURCES unit/serve_worker_test.cc LIBS rleif_serve LABELS unit)
 rleif_add_fixture(NAME rollout_chat_templates SCRIPT scripts/fixtures/rollout_chat_templates.py)
 rleif_add_test(NAME serve_chat_template_test SOURCES golden/serve_chat_template_test.cc LIBS rleif_serve
                FIXTURES rollout_chat_templates)

@@ -202,6 +202,54 @@ TEST_F(EvolEngine, SameSeedSameDatasetAndResumeAfterStopIsExact) {
   }
 }
 
+// The IRM stage reads evolved.jsonl back from disk: a record edited or written by another tool is
+// an error naming its line, not a crash (a missing key read through a const json) or a bare
+// std::out_of_range (an unknown seed).
+TEST_F(EvolEngine, IrmStageNamesTheLineOfABadEvolvedRecord) {
+  std::string dir = test::temp_dir("evol_irm_bad");
+  EvolConfig c = synth_config(dir + "/out", "");
+  ASSERT_TRUE(run_evol(c, nullptr).complete);
+  const std::string d = dir + "/out", evolved = read_file(d + "/evolved.jsonl");
+  std::string evolve_done;  // the journal's last evolve entry: the IRM stage runs again from the start
+  for (auto& j : read_jsonl(d + "/journal.jsonl"))
+    if (j["stage"] == "evolve") evolve_done = j.dump() + "\n";
+  // The first record of round 1 (seed records are round 0) and its line number.
+  std::vector<json> recs = read_jsonl(d + "/evolved.jsonl");
+  size_t at = 0;
+  while (at < recs.size() && recs[at]["round"] != 1) ++at;
+  ASSERT_LT(at, recs.size());
+  const std::string where = d + "/evolved.jsonl:" + std::to_string(at + 1) + ": ";
+  auto expect_error = [&](json bad, const std::string& what) {
+    SCOPED_TRACE(bad.dump());
+    std::string text;
+    for (size_t i = 0; i < recs.size(); ++i) text += (i == at ? bad : recs[i]).dump() + "\n";
+    write_file_atomic(d + "/evolved.jsonl", text);
+    write_file_atomic(d + "/journal.jsonl", evolve_done);
+    try {
+      run_evol(c, nullptr);
+      ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(where + what), std::string::npos) << e.what();
+    }
+  };
+  json r = recs[at];
+  r.erase("seed_id");
+  expect_error(r, "missing required field 'seed_id'");
+  r = recs[at];
+  r["seed_id"] = "no-such-seed";
+  expect_error(r, "seed_id 'no-such-seed' is not among this run's seeds");
+  r = recs[at];
+  r["id"] = 7;
+  expect_error(r, "field 'id' must be a string");
+  r = recs[at];
+  r["round"] = "one";
+  expect_error(r, "field 'round' must be an integer");
+  // Restored, the run completes again.
+  write_file_atomic(d + "/evolved.jsonl", evolved);
+  write_file_atomic(d + "/journal.jsonl", evolve_done);
+  EXPECT_TRUE(run_evol(c, nullptr).complete);
+}
+
 TEST_F(EvolEngine, AnotherConfigInTheSameDirectoryIsRefused) {
   std::string dir = test::temp_dir("evol_cfg");
   EvolConfig c = synth_config(dir + "/out", "");

@@ -209,6 +209,16 @@ TEST_F(SftCli, EvalWritesResultsResumesReadsGsm8kAndMatchesTransformers) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("9 problems already in"), std::string::npos) << r.out;
   EXPECT_EQ(read_file(res), text);
+  // A results file with a row rleif eval did not write: the error names its line and the fix.
+  for (const char* bad : {R"({"id": 7, "correct": true})", R"({"id": "x", "correct": "yes"})"}) {
+    const std::string other = out + "/other.jsonl";
+    write_file_atomic(other, text.substr(0, cut) + bad + "\n");
+    r = run_command({test::rleif_bin(), "eval", "--model", model, "--data", *root_ + "/data/held_out.jsonl", "--limit",
+                     "12", "--max-new-tokens", "40", "--out", other, "--threads", "1"});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find(other + ":10: field '"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("set resume=false"), std::string::npos) << r.out;
+  }
 
   // The policy loads in transformers and decodes greedily to the same text.
   const std::string hf = out + "/hf.jsonl";

@@ -102,6 +102,13 @@ TEST(Options, BadYamlFilesNameTheFile) {
   write_file_atomic(dir + "/bad.yaml", "ppo: [1, 2\n");
   e = error_of([&] { load_options(r, dir + "/bad.yaml", {}); });
   EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
+  // A key that is a list or a mapping (valid YAML, not a config): the file, line and section.
+  write_file_atomic(dir + "/listkey.yaml", "seed: 1\n[a, b]: 2\n");
+  e = error_of([&] { load_options(r, dir + "/listkey.yaml", {}); });
+  EXPECT_NE(e.find(dir + "/listkey.yaml:2: a key is a list"), std::string::npos) << e;
+  write_file_atomic(dir + "/mapkey.yaml", "ppo:\n  epochs: 2\n  ? {x: 1}\n  : 3\n");
+  e = error_of([&] { load_options(r, dir + "/mapkey.yaml", {}); });
+  EXPECT_NE(e.find(dir + "/mapkey.yaml:3: a key under 'ppo' is a mapping"), std::string::npos) << e;
 }
 
 TEST(Options, DumpRoundTripsAndHelpListsEveryKey) {
