@@ -50,30 +50,38 @@ static std::string temp_name(const std::string& path) {
   return str(path, ".tmp.", ::getpid(), ".", rd());
 }
 
+std::string write_error(int err) {
+  std::string s = std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    s += "; is the disk full or over quota? free space, or write to another directory";
+  else if (err == EROFS || err == EACCES || err == EPERM)
+    s += "; is the directory read-only? make it writable, or write to another directory";
+  return s;
+}
+
 void write_file_atomic(const std::string& path, const std::string& data) {
   make_dirs(parent_dir(path));
   std::string tmp = temp_name(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  RLEIF_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  RLEIF_CHECK(fd >= 0, tmp, ": cannot create (", write_error(errno), ")");
+  auto fail = [&](const char* what, int e) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    RLEIF_FAIL(path, ": ", what, " failed (", write_error(e), ")");
+  };
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      RLEIF_FAIL(path, ": write failed (", std::strerror(e), ")");
-    }
+    if (n < 0) fail("write", errno);
     off += static_cast<size_t>(n);
   }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    RLEIF_FAIL(path, ": rename from temporary file failed (", std::strerror(e), ")");
-  }
+  // A full disk may only show at fsync or close (delayed allocation, network file systems).
+  if (::fsync(fd) != 0) fail("fsync", errno);
+  const int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0) fail("close", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename from temporary file", errno);
   fsync_path(parent_dir(path));
 }
 
@@ -85,9 +93,12 @@ void replace_dir_atomic(const std::string& tmp_in, const std::string& dst_in) {
   bool had = path_exists(dst);
   if (had)
     RLEIF_CHECK(::rename(dst.c_str(), old.c_str()) == 0, dst, ": cannot move the old directory aside (",
-                std::strerror(errno), ")");
-  RLEIF_CHECK(::rename(tmp.c_str(), dst.c_str()) == 0, dst, ": cannot rename ", tmp, " into place (",
-              std::strerror(errno), ")");
+                write_error(errno), ")");
+  if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+    const int e = errno;
+    if (had) ::rename(old.c_str(), dst.c_str());  // put the old directory back
+    RLEIF_FAIL(dst, ": cannot rename ", tmp, " into place (", write_error(e), ")");
+  }
   fsync_path(parent_dir(dst));
   if (had) remove_tree(old);
 }
@@ -114,7 +125,7 @@ void make_dirs(const std::string& path_in) {
   if (path.empty() || path == "." || path == "/" || is_directory(path)) return;
   make_dirs(parent_dir(path));
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-    RLEIF_FAIL(path, ": cannot create directory (", std::strerror(errno), ")");
+    RLEIF_FAIL(path, ": cannot create directory (", write_error(errno), ")");
   RLEIF_CHECK(is_directory(path), path, ": exists but is not a directory");
 }
 

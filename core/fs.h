@@ -9,7 +9,12 @@ namespace rleif {
 // Reads a whole file; throws rleif::Error naming the path when it cannot.
 std::string read_file(const std::string& path);
 // Writes `data` to `path` atomically: a reader sees the old file or the new one, never a mix.
+// A failed write (disk full, read-only) is an rleif::Error naming the path; the old file stays.
 void write_file_atomic(const std::string& path, const std::string& data);
+// "<strerror(err)>" plus what to check for the errors a full or read-only disk gives: ENOSPC,
+// EDQUOT, EFBIG ("is the disk full?") and EROFS, EACCES, EPERM ("is it writable?"). For messages
+// of failed writes: str(path, ": write failed (", write_error(errno), ")").
+std::string write_error(int err);
 // fsync a file or directory by path (used after renames so they survive a power cut).
 void fsync_path(const std::string& path);
 // Atomically replaces directory `dst` with the fully written directory `tmp` (rename, old removed).

@@ -68,7 +68,7 @@ JsonlAppender::JsonlAppender(const std::string& path) : path_(path) {
     }
   }
   f_ = std::fopen(path.c_str(), "ab");
-  RLEIF_CHECK(f_, path, ": cannot open for appending (", std::strerror(errno), ")");
+  RLEIF_CHECK(f_, path, ": cannot open for appending (", write_error(errno), ")");
 }
 
 JsonlAppender::~JsonlAppender() {
@@ -82,13 +82,13 @@ JsonlAppender::~JsonlAppender() {
 void JsonlAppender::append(const json& value) {
   std::string line = value.dump(-1, ' ', false, json::error_handler_t::replace);
   line += '\n';
-  RLEIF_CHECK(std::fwrite(line.data(), 1, line.size(), f_) == line.size(), path_, ": write failed");
-  std::fflush(f_);
+  // Flushed per line, so a full disk fails this append (a partial line is cut off on the next open).
+  if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0)
+    RLEIF_FAIL(path_, ": write failed (", write_error(errno), ")");
 }
 
 void JsonlAppender::sync() {
-  std::fflush(f_);
-  ::fsync(fileno(f_));
+  if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0) RLEIF_FAIL(path_, ": sync failed (", write_error(errno), ")");
 }
 
 }  // namespace rleif

@@ -324,7 +324,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   make_dirs(parent);
   std::string tmp = str(path, ".tmp.", ::getpid(), ".", std::random_device{}());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  RLEIF_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
+  RLEIF_CHECK(fd >= 0, tmp, ": cannot create (", write_error(errno), ")");
   auto put = [&](const void* data, size_t n) {
     const char* c = static_cast<const char*>(data);
     while (n > 0) {
@@ -334,7 +334,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
         int e = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        RLEIF_FAIL(path, ": write failed (", std::strerror(e), ")");
+        RLEIF_FAIL(path, ": write failed (", write_error(e), ")");
       }
       c += k;
       n -= static_cast<size_t>(k);
@@ -344,15 +344,18 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   for (const TensorData* t : order) put(t->data, t->nbytes);
   int sync_rc = ::fsync(fd);
   int sync_errno = errno;
-  ::close(fd);
+  if (::close(fd) != 0 && sync_rc == 0) {
+    sync_rc = -1;
+    sync_errno = errno;
+  }
   if (sync_rc != 0) {
     ::unlink(tmp.c_str());
-    RLEIF_FAIL(path, ": fsync failed (", std::strerror(sync_errno), ")");
+    RLEIF_FAIL(path, ": fsync failed (", write_error(sync_errno), ")");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    RLEIF_FAIL(path, ": rename from temporary file failed (", std::strerror(e), ")");
+    RLEIF_FAIL(path, ": rename from temporary file failed (", write_error(e), ")");
   }
   fsync_path(parent);
 }

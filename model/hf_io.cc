@@ -117,23 +117,28 @@ void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::s
   const std::string dir = strip_trailing_slashes(dir_in);
   std::string tmp = dir + ".tmp." + std::to_string(::getpid());
   remove_tree(tmp);
-  make_dirs(tmp);
-  std::vector<torch::Tensor> keep;
-  std::vector<TensorData> tensors;
-  for (auto& p : module.named_parameters(true)) {
-    auto t = p.value().detach().to(torch::kCPU, dtype).contiguous();
-    keep.push_back(t);
-    tensors.push_back(TensorData{p.key(), from_torch(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
-                                 t.data_ptr(), static_cast<size_t>(t.nbytes())});
+  try {
+    make_dirs(tmp);
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorData> tensors;
+    for (auto& p : module.named_parameters(true)) {
+      auto t = p.value().detach().to(torch::kCPU, dtype).contiguous();
+      keep.push_back(t);
+      tensors.push_back(TensorData{p.key(), from_torch(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
+                                   t.data_ptr(), static_cast<size_t>(t.nbytes())});
+    }
+    write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
+    ModelConfig out = cfg;
+    out.dtype = torch_dtype_name(dtype);
+    write_file_atomic(tmp + "/config.json", out.to_json(architecture).dump(2) + "\n");
+    // Tokenizer files are copied into the new directory before it replaces `dir`, so saving over
+    // the directory the tokenizer came from keeps them.
+    copy_tokenizer_files(tokenizer_from, tmp);
+    replace_dir_atomic(tmp, dir);
+  } catch (...) {
+    remove_tree(tmp);  // a failed save (disk full, read-only) leaves `dir` as it was and no partial copy
+    throw;
   }
-  write_safetensors(tmp + "/model.safetensors", tensors, {{"format", "pt"}});
-  ModelConfig out = cfg;
-  out.dtype = torch_dtype_name(dtype);
-  write_file_atomic(tmp + "/config.json", out.to_json(architecture).dump(2) + "\n");
-  // Tokenizer files are copied into the new directory before it replaces `dir`, so saving over
-  // the directory the tokenizer came from keeps them.
-  copy_tokenizer_files(tokenizer_from, tmp);
-  replace_dir_atomic(tmp, dir);
 }
 
 }  // namespace

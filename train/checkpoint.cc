@@ -85,11 +85,21 @@ std::string Checkpointer::save(int64_t step, const std::function<void(const std:
   const std::string final_path = (fsys::path(dir()) / name).string();
   const std::string tmp = (fsys::path(dir()) / str(kTmpPrefix, step, ".", ::getpid())).string();
   remove_tree(tmp);
-  write_model(tmp);
-  RLEIF_CHECK(fsys::is_directory(tmp), tmp, ": the model writer did not create the checkpoint directory");
-  fill(tmp);
-  fsync_path(tmp);
-  replace_dir_atomic(tmp, final_path);
+  try {
+    write_model(tmp);
+    RLEIF_CHECK(fsys::is_directory(tmp), tmp, ": the model writer did not create the checkpoint directory");
+    fill(tmp);
+    fsync_path(tmp);
+    replace_dir_atomic(tmp, final_path);
+  } catch (const Error& e) {
+    // Disk full or read-only: free what the partial checkpoint took; the older ones are untouched
+    // (pruning happens only after a checkpoint is complete).
+    remove_temporaries();
+    const std::string previous = latest();
+    RLEIF_FAIL("saving checkpoint ", name, " in ", dir(), " failed: ", e.what(), "\n",
+               previous.empty() ? std::string("there is no earlier checkpoint")
+                                : "the previous checkpoint " + previous + " is intact; a rerun resumes from it");
+  }
   auto all = list();
   for (size_t i = 0; i + static_cast<size_t>(keep_last_) < all.size(); ++i) remove_tree(all[i]);
   return final_path;

@@ -183,6 +183,30 @@ TEST_F(SftCli, BadInputIsAClearError) {
   EXPECT_NE(r.out.find("/nonexistent/model: no such model directory"), std::string::npos) << r.out;
 }
 
+// A checkpoint that cannot be written (a full disk: files capped at half the model's size) stops
+// the run with an error naming the file, the cause and the checkpoint left intact, and the same
+// command resumes from that checkpoint once there is room.
+TEST_F(SftCli, ACheckpointOnAFullDiskFailsClearlyAndTheRunResumesFromThePreviousOne) {
+  const std::string out = test::temp_dir("sft_full"), ckpts = out + "/checkpoints";
+  auto r = run_command(sft(out, 3, {"eval.samples=0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string previous = read_file(ckpts + "/checkpoint-3/model.safetensors");
+  {
+    test::FileSizeLimit full(previous.size() / 2);
+    r = run_command(sft(out, 6, {"eval.samples=0"}));
+  }
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("saving checkpoint checkpoint-4 in " + ckpts + " failed: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/model.safetensors: write failed (File too large; is the disk full or over quota?"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the previous checkpoint " + ckpts + "/checkpoint-3 is intact"), std::string::npos) << r.out;
+  EXPECT_EQ(read_file(ckpts + "/checkpoint-3/model.safetensors"), previous);
+  r = run_command(sft(out, 6, {"eval.samples=0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming from " + ckpts + "/checkpoint-3"), std::string::npos) << r.out;
+  EXPECT_TRUE(path_exists(ckpts + "/checkpoint-6/trainer_state.json"));
+}
+
 TEST_F(SftCli, EvalWritesResultsResumesReadsGsm8kAndMatchesTransformers) {
   const std::string out = test::temp_dir("sft_eval");
   auto r = run_command(sft(out, 30, {"train.save_every=0", "eval.samples=0"}));

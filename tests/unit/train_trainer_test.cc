@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -289,6 +291,72 @@ TEST(Trainer, SigtermSavesACheckpointAndExits) {
   ASSERT_TRUE(WIFEXITED(status)) << "the child did not exit cleanly on SIGTERM";
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
   resume_and_compare(dir);
+}
+
+// ToyTask on a disk that fails from its `fail_at`-th save_model call on (checkpoint-<fail_at> when
+// every step saves): full (files cannot grow past 100 bytes) or read-only (the checkpoints folder).
+class FailingDiskTask : public ToyTask {
+ public:
+  enum Fault { full, read_only };
+  FailingDiskTask(Fault fault, int fail_at) : ToyTask(24, 4), fault_(fault), fail_at_(fail_at) {}
+  void save_model(const std::string& dir) override {
+    if (++saves_ == fail_at_) {
+      if (fault_ == full) full_ = std::make_unique<test::FileSizeLimit>(100);
+      else read_only_ = std::make_unique<test::ReadOnlyDir>(parent_dir(dir));
+    }
+    ToyTask::save_model(dir);
+  }
+  void heal() {
+    full_.reset();
+    read_only_.reset();
+  }
+
+ private:
+  Fault fault_;
+  int fail_at_, saves_ = 0;
+  std::unique_ptr<test::FileSizeLimit> full_;
+  std::unique_ptr<test::ReadOnlyDir> read_only_;
+};
+
+// A checkpoint that cannot be written stops the run with an error naming the file, the cause and
+// what to check, frees the partial checkpoint, leaves the previous one as it was, and a rerun
+// resumes from it to bitwise the weights of an uninterrupted run.
+TEST(Trainer, ACheckpointOnAFullOrReadOnlyDiskFailsClearlyAndKeepsThePreviousOne) {
+  for (auto fault : {FailingDiskTask::full, FailingDiskTask::read_only}) {
+    SCOPED_TRACE(fault == FailingDiskTask::full ? "full disk" : "read-only directory");
+    const std::string dir = test::temp_dir("baddisk"), ckpts = dir + "/checkpoints";
+    std::string error, previous;
+    {
+      FailingDiskTask task(fault, 3);
+      TrainerOptions o = toy_options(dir);
+      o.save_every = 1;
+      Trainer t(o, toy_optim(), toy_schedule(), task, "");
+      try {
+        t.run();
+      } catch (const Error& e) {
+        error = e.what();
+      }
+      if (fault == FailingDiskTask::read_only) {  // the fault is real, even for root
+        EXPECT_NE(::mkdir((ckpts + "/probe").c_str(), 0755), 0) << "the read-only directory took a write";
+      }
+      task.heal();
+      previous = read_file(ckpts + "/checkpoint-2/model.safetensors");
+    }
+    EXPECT_NE(error.find("saving checkpoint checkpoint-3 in " + ckpts + " failed: " + ckpts + "/.tmp-checkpoint-3."),
+              std::string::npos) << error;
+    EXPECT_NE(error.find(fault == FailingDiskTask::full
+                             ? "/model.safetensors: write failed (File too large; is the disk full or over quota?"
+                             : ": cannot create directory (Permission denied; is the directory read-only?"),
+              std::string::npos) << error;
+    EXPECT_NE(error.find("the previous checkpoint " + ckpts + "/checkpoint-2 is intact; a rerun resumes from it"),
+              std::string::npos) << error;
+    std::vector<std::string> left;
+    for (auto& e : fsys::directory_iterator(ckpts)) left.push_back(e.path().filename().string());
+    std::sort(left.begin(), left.end());
+    EXPECT_EQ(left, (std::vector<std::string>{"checkpoint-1", "checkpoint-2"})) << "no partial checkpoint is left";
+    EXPECT_EQ(read_file(ckpts + "/checkpoint-2/model.safetensors"), previous);
+    resume_and_compare(dir);
+  }
 }
 
 TEST(Trainer, RefusesToOverwriteWithoutResume) {
