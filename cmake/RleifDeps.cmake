@@ -42,6 +42,19 @@ find_package(OpenMP COMPONENTS CXX)
 if(NOT OpenMP_CXX_FOUND)
   message(WARNING "rleif: no OpenMP for C++; rleif's CPU kernels will run on one thread")
 endif()
+# Gloo's headers for core/dist/gloo.cc (LibTorch links Gloo in but does not ship its headers).
+find_path(RLEIF_GLOO_INCLUDE_DIR gloo/context.h)
+if(NOT RLEIF_GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "rleif: Gloo headers (gloo/context.h) not found; install Debian's libgloo-dev (scripts/setup does)")
+endif()
+# NCCL's header for core/dist/nccl.cc: the one of the NCCL LibTorch runs with (the wheel's nvidia-nccl).
+if(RLEIF_CUDA_FOUND)
+  get_filename_component(_rleif_site ${Torch_DIR}/../../../.. ABSOLUTE)
+  find_path(RLEIF_NCCL_INCLUDE_DIR nccl.h HINTS ${_rleif_site}/nvidia/nccl/include ${CUDAToolkit_INCLUDE_DIRS})
+  if(NOT RLEIF_NCCL_INCLUDE_DIR)
+    message(FATAL_ERROR "rleif: nccl.h not found for the CUDA build; pip install nvidia-nccl (the torch wheel's) or set RLEIF_WITH_CUDA=OFF")
+  endif()
+endif()
 # TorchConfig appends its flags to CMAKE_CXX_FLAGS; keep them target-scoped instead.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS}")
 

@@ -33,3 +33,18 @@ rleif_add_test(NAME train_progress_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_progress_test.cc
   LIBS rleif_core
   LABELS unit)
+add_library(rleif_dist_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/dist_util.cc)
+target_link_libraries(rleif_dist_test_util PUBLIC rleif_dist)
+rleif_add_test(NAME dist_train_test CLI
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dist_train_test.cc
+  LIBS rleif_rm_test_util rleif_dist_test_util
+  TIMEOUT 1800
+  LABELS integration)
+rleif_add_test(NAME core_dist_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/core_dist_test.cc
+  LIBS rleif_dist_test_util
+  LABELS unit)
+rleif_add_test(NAME core_dist_nccl_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/core_dist_nccl_test.cc
+  LIBS rleif_dist_test_util
+  LABELS unit gpu)

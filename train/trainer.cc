@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
+#include "core/dist/dist.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -13,6 +16,28 @@
 
 namespace rleif::train {
 namespace fsys = std::filesystem;
+namespace {
+
+// Progress output of ranks other than 0 (rank 0 reports for the job).
+std::FILE* null_output() {
+  static std::FILE* f = std::fopen("/dev/null", "w");
+  return f;
+}
+
+// Every rank must see the same data and model (else the collectives would disagree or hang); then
+// rank 0's weights are copied to all, as DistributedDataParallel does at construction.
+void start_ranks_alike(dist::Context& dp, int64_t epoch_size, std::vector<torch::Tensor>& params) {
+  int64_t numel = 0;
+  for (const auto& p : params) numel += p.numel();
+  const std::string mine = str(epoch_size, " micro-batches per epoch and ", params.size(), " parameter tensors (", numel, " values)");
+  const auto all = dp.all_gather(mine, "comparing the ranks' data and models");
+  for (int r = 1; r < dp.size(); ++r)
+    RLEIF_CHECK(all[static_cast<size_t>(r)] == all[0], "rank ", r, " has ", all[static_cast<size_t>(r)], " but rank 0 has ",
+                all[0], "; all ranks must read the same data and model files with the same config");
+  dp.broadcast(params, 0, "copying rank 0's weights to every rank");
+}
+
+}  // namespace
 
 void TrainerOptions::validate() const {
   RLEIF_CHECK(!output_dir.empty(), "train.output_dir is empty; give the run a directory, e.g. train.output_dir=runs/sft");
@@ -119,13 +144,23 @@ void Trainer::save_checkpoint(const TrainState& st) {
 TrainResult Trainer::run() {
   configure_threads(static_cast<int>(opts_.threads));
   device_ = model::parse_device(opts_.device, "train.device");
+  dist::Context& dp = dist::Context::world(opts_.dist, device_);
+  if (dp.distributed()) device_ = dp.device();  // CUDA: cuda:LOCAL_RANK
+  RLEIF_CHECK(opts_.grad_accum >= dp.size(), "train.grad_accum = ", opts_.grad_accum, " but ", dp.size(), " ranks run: ",
+              "an optimizer step's grad_accum micro-batches are shared among the ranks, so some would idle; set ",
+              "train.grad_accum to a multiple of WORLD_SIZE (the global batch is batch_size x grad_accum)");
+  if (opts_.grad_accum % dp.size() != 0)
+    log_warn("train.grad_accum = ", opts_.grad_accum, " is not a multiple of the ", dp.size(), " ranks; some idle in every step");
   configure_determinism(opts_.deterministic, static_cast<uint64_t>(opts_.seed));
   const auto amp = autocast_dtype(opts_.precision, device_);
   make_dirs(opts_.output_dir);
-  ckpt_.remove_temporaries();
+  if (dp.is_main()) ckpt_.remove_temporaries();
   std::string resume;
-  if (opts_.resume) resume = ckpt_.latest();
-  else
+  if (opts_.resume) {
+    resume = dp.share(dp.is_main() ? ckpt_.latest() : std::string(), "choosing the checkpoint to resume from");
+    RLEIF_CHECK(resume.empty() || is_directory(resume), "rank ", dp.rank(), ": rank 0 resumes from ", resume,
+                ", which this process cannot see; put train.output_dir on a filesystem all ranks share");
+  } else
     RLEIF_CHECK(ckpt_.list().empty(), opts_.output_dir, " already holds checkpoints and train.resume=false; ",
                 "choose a new train.output_dir or delete ", ckpt_.dir());
 
@@ -134,6 +169,7 @@ TrainResult Trainer::run() {
   optim_ = std::make_unique<AdamW>(decay_groups(task_.module(), optim_opts_.weight_decay), optim_opts_);
   std::vector<torch::Tensor> params;
   for (auto& g : optim_->groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+  if (dp.distributed()) start_ranks_alike(dp, task_.epoch_size(), params);
 
   TrainState st;
   st.total_steps = total_steps();
@@ -143,21 +179,24 @@ TrainResult Trainer::run() {
     resume_from(resume, st);
     log_info("resuming from ", resume, " at step ", st.step, "/", st.total_steps);
   }
-  trim_metrics(st.step);
+  if (dp.is_main()) trim_metrics(st.step);
 
   TrainResult result;
   const uint64_t seed = static_cast<uint64_t>(opts_.seed);
   if (st.step >= st.total_steps) {
     log_info("the run in ", opts_.output_dir, " is already complete (", st.step, " steps)");
-    if (!path_exists((fsys::path(model_dir()) / "config.json").string())) task_.save_model(model_dir());
+    if (dp.is_main() && !path_exists((fsys::path(model_dir()) / "config.json").string())) task_.save_final_model(model_dir());
+    dp.barrier("the end of a complete run");
     result.step = st.step;
     result.model_dir = model_dir();
     return result;
   }
 
-  JsonlAppender metrics(metrics_path());
+  std::optional<JsonlAppender> metrics;  // rank 0's
+  if (dp.is_main()) metrics.emplace(metrics_path());
   StopSignals signals;
   ProgressOptions po;
+  if (!dp.is_main()) po.out = null_output();
   po.label = "step";
   po.total = st.total_steps;
   po.start = st.step;
@@ -177,7 +216,7 @@ TrainResult Trainer::run() {
     restore_rng(rng, "evaluation");
     task_.module().train();
     if (!ev.empty()) {
-      metrics.append(json{{"step", step}, {"eval", ev}});
+      metrics->append(json{{"step", step}, {"eval", ev}});
       progress.note(str("eval @ step ", step, ": ", ev.dump()));
       result.last_eval = ev;
     }
@@ -203,7 +242,8 @@ TrainResult Trainer::run() {
     RLEIF_CHECK(weight > 0, "step ", st.step + 1, ": its micro-batches have no loss units (no response tokens?)");
     torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     json extra = json::object();
-    for (int64_t j = 0; j < n; ++j) {
+    const auto [mine_lo, mine_hi] = dist::shard(n, dp.rank(), dp.size());  // this rank's micro-batches
+    for (int64_t j = mine_lo; j < mine_hi; ++j) {
       torch::Tensor l;
       {
         AutocastGuard ag(device_, amp);
@@ -212,6 +252,14 @@ TrainResult Trainer::run() {
       // Mean over every unit of the optimizer step, so k micro-batches equal one k-times batch.
       (l / weight).backward();
       loss_sum += l.detach().to(torch::kFloat64);
+    }
+    if (dp.distributed()) {
+      json local = extra;
+      local["rleif.loss"] = loss_sum.item<double>();
+      extra = dp.sum_numbers(local, str("the loss of step ", st.step + 1));
+      loss_sum.fill_(extra["rleif.loss"].get<double>());
+      extra.erase("rleif.loss");
+      dp.all_reduce_gradients(params);
     }
     const double loss = loss_sum.item<double>() / weight;
     RLEIF_CHECK(std::isfinite(loss), "step ", st.step + 1, ": the loss is ", loss,
@@ -233,7 +281,7 @@ TrainResult Trainer::run() {
               {"tokens", st.tokens}, {"tokens_per_s", tokens / std::max(step_s, 1e-9)}, {"elapsed_s", st.elapsed_s}};
     for (auto& [k, v] : extra.items())
       if (v.is_number()) line[k] = v.get<double>() / weight;
-    metrics.append(line);
+    if (metrics) metrics->append(line);
     char loss_s[32];
     std::snprintf(loss_s, sizeof loss_s, "%.4f", loss);
     char lr_s[32];
@@ -242,12 +290,16 @@ TrainResult Trainer::run() {
                               {"tok/s", human_count(static_cast<double>(session_tokens) / std::max(session_s, 1e-9))}});
 
     const bool last = st.step == st.total_steps;
-    if (opts_.eval_every > 0 && st.step % opts_.eval_every == 0 && !last) run_eval(st.step);
-    if (last || (opts_.save_every > 0 && st.step % opts_.save_every == 0) || StopSignals::stop_requested()) {
-      metrics.sync();
-      save_checkpoint(st);
+    if (opts_.eval_every > 0 && st.step % opts_.eval_every == 0 && !last && dp.is_main()) run_eval(st.step);
+    const bool stop = dp.any(StopSignals::stop_requested(), str("the stop check of step ", st.step));
+    if (last || (opts_.save_every > 0 && st.step % opts_.save_every == 0) || stop) {
+      if (dp.is_main()) {
+        metrics->sync();
+        save_checkpoint(st);
+      }
+      dp.barrier(str("the checkpoint of step ", st.step));
     }
-    if (StopSignals::stop_requested() && !last) {
+    if (stop && !last) {
       progress.note(str("stopping at step ", st.step, " on signal ", StopSignals::signal(), "; checkpoint saved in ",
                         ckpt_.latest(), "; run the same command to resume"));
       result.status = TrainStatus::interrupted;
@@ -257,9 +309,12 @@ TrainResult Trainer::run() {
     }
   }
   progress.finish();
-  task_.save_model(model_dir());
-  run_eval(st.step);
-  metrics.sync();
+  if (dp.is_main()) {
+    task_.save_final_model(model_dir());
+    run_eval(st.step);
+    metrics->sync();
+  }
+  dp.barrier("the final model");
   result.step = st.step;
   result.model_dir = model_dir();
   log_info("trained ", st.step, " steps (", human_count(static_cast<double>(st.tokens)), " tokens) in ",

@@ -2,6 +2,12 @@
 // micro-batches: AdamW + schedule, gradient accumulation, global-norm clipping, autocast,
 // checkpoints with exact resume, SIGINT/SIGTERM handling, progress and a JSONL metrics file.
 //
+// Data parallelism (torchrun, docs/SCALING.md): every rank builds the same task and order; the
+// grad_accum micro-batches of an optimizer step are split among the ranks (dist::shard), their
+// gradients summed over ranks in buckets, and every rank takes the same optimizer step, so the
+// global batch, and the weights, are those of one process with the same config. Rank 0 alone
+// writes checkpoints, metrics and the model, and evaluates.
+//
 // Determinism: the data order is a function of (seed, epoch) only and the position (epoch, index)
 // is stored in every checkpoint, as are the optimizer state and torch's RNG states, so a run killed
 // at any moment and started again with the same command ends with the same weights (bitwise on the
@@ -12,6 +18,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/dist/options.h"
 #include "core/jsonl.h"
 #include "core/options.h"
 #include "train/checkpoint.h"
@@ -39,6 +46,7 @@ struct TrainerOptions {
   int64_t eval_every = 0;          // evaluate every N steps (0 = only at the end)
   bool resume = true;              // continue from the newest checkpoint in output_dir
   double log_every_s = 10.0;       // seconds between plain progress lines when stdout is not a terminal
+  dist::DistOptions dist;          // multi-process runs (torchrun): timeout, gradient buckets
 
   template <class V>
   void visit(V& v) {
@@ -59,6 +67,7 @@ struct TrainerOptions {
     v.field("eval_every", eval_every, "evaluate every N optimizer steps; 0 = at the end only");
     v.field("resume", resume, "continue from the newest checkpoint in output_dir when there is one");
     v.field("log_every_s", log_every_s, "seconds between progress lines when stdout is not a terminal");
+    v.section("dist", dist, "data parallelism across processes launched by torchrun (docs/SCALING.md)");
   }
   void validate() const;
 };
@@ -79,6 +88,8 @@ class TrainTask {
   virtual torch::nn::Module& module() = 0;
   // Writes the model (Hugging Face layout) as directory `dir`, replacing it atomically.
   virtual void save_model(const std::string& dir) = 0;
+  // Writes the final model of a completed run (a LoRA run may write it merged); default: save_model.
+  virtual void save_final_model(const std::string& dir) { save_model(dir); }
   virtual void set_gradient_checkpointing(bool on) {}
   // Micro-batches per epoch (a fixed number for the run).
   virtual int64_t epoch_size() const = 0;
