@@ -58,7 +58,10 @@ struct Server::Impl {
   static void reply_error(httplib::Response& res, int status, const std::string& msg, const std::string& type,
                           const std::string& param = "", const std::string& code = "") {
     res.status = status;
-    res.set_content(error_body(msg, type, param, code).dump(), "application/json");
+    // A message may quote the client's bytes (a JSON parse error does), which need not be UTF-8:
+    // they become U+FFFD rather than making dump() throw and the client's 4xx a 500.
+    res.set_content(error_body(msg, type, param, code).dump(-1, ' ', false, json::error_handler_t::replace),
+                    "application/json");
   }
 
   ServeOptions opts;

@@ -275,6 +275,29 @@ TEST_F(ServeReward, ConcurrentClientsAllGetTheirOwnScores) {
   EXPECT_EQ(s.wait_exit(60), 0) << s.log();
 }
 
+// Found by scripts/soak_serve: a body that is not UTF-8 is quoted in the JSON parse error, and the
+// error reply's dump() threw on those bytes, so the client got a 500 "Bad request" instead of a 400.
+TEST_F(ServeReward, BodiesThatAreNotUtf8Get400) {
+  const std::string llama = test::fixtures_dir() + "/rollout_models/llama";
+  ASSERT_TRUE(path_exists(llama + "/config.json")) << "missing fixture " << llama << " (ctest builds it)";
+  ServeProcess s(llama, reward_args(prm()));
+  ASSERT_FALSE(s.url().empty()) << s.log();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/v1/completions", "{\"model\": \"llama\", \"prompt\": \"\xff\xfe\"}"},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"caf\xe9\"}]}"},
+      {"/get_reward", "{\"query\": [\"\xc3\"]}"},
+      {"/v1/rewards", "{\"items\": [{\"prompt\": \"\x80\", \"response\": \"r\"}]}"},
+  };
+  for (const auto& [path, body] : cases) {
+    Reply r = post(s, path, body);
+    EXPECT_EQ(r.status, 400) << path << " -> " << r.body.dump(-1, ' ', false, json::error_handler_t::replace);
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << path;
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("not valid JSON"), std::string::npos) << path;
+  }
+  EXPECT_EQ(post(s, "/v1/completions", json{{"model", "llama"}, {"prompt", "Hello"}, {"max_tokens", 2}}).status, 200);
+  EXPECT_TRUE(s.alive());
+}
+
 TEST_F(ServeReward, GenerationAndRewardModelsTogether) {
   const std::string llama = test::fixtures_dir() + "/rollout_models/llama";
   ASSERT_TRUE(path_exists(llama + "/config.json")) << "missing fixture " << llama << " (ctest builds it)";
