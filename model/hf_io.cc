@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <set>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "model/dtype.h"
+#include "model/lora_io.h"
 
 namespace rleif::model {
 
@@ -103,6 +105,8 @@ void load_parameters(torch::nn::Module& module, const std::string& dir, const Mo
   }
 }
 
+}  // namespace
+
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
   if (from.empty()) return;
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
@@ -111,6 +115,8 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
     if (path_exists(src)) copy_file(src, to + "/" + f);
   }
 }
+
+namespace {
 
 void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::string& architecture,
                  const std::string& dir_in, const std::string& tokenizer_from, torch::ScalarType dtype) {
@@ -121,8 +127,14 @@ void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::s
     make_dirs(tmp);
     std::vector<torch::Tensor> keep;
     std::vector<TensorData> tensors;
+    // A model carrying LoRA adapters is written merged (a plain model; model/lora_io.h saves adapters).
+    std::map<std::string, LoraLinearImpl*> adapted;
+    for (auto& item : module.named_modules())
+      if (auto* l = item.value()->as<LoraLinearImpl>(); l && l->has_adapter()) adapted[item.key() + ".weight"] = l;
     for (auto& p : module.named_parameters(true)) {
-      auto t = p.value().detach().to(torch::kCPU, dtype).contiguous();
+      if (p.key().find(".lora_A.") != std::string::npos || p.key().find(".lora_B.") != std::string::npos) continue;
+      auto it = adapted.find(p.key());
+      auto t = (it == adapted.end() ? p.value() : it->second->merged_weight()).detach().to(torch::kCPU, dtype).contiguous();
       keep.push_back(t);
       tensors.push_back(TensorData{p.key(), from_torch(dtype), std::vector<int64_t>(t.sizes().begin(), t.sizes().end()),
                                    t.data_ptr(), static_cast<size_t>(t.nbytes())});
@@ -143,7 +155,32 @@ void save_module(torch::nn::Module& module, const ModelConfig& cfg, const std::s
 
 }  // namespace
 
+namespace {
+
+// A LoRA adapter directory (adapter_config.json, no config.json) loads as its base with the adapter
+// merged in: a plain model, every parameter trainable as after any load.
+bool adapter_only(const std::string& dir) {
+  return !path_exists(dir + "/config.json") && is_adapter_dir(dir);
+}
+
+template <class M>
+M merged(M m, const std::string& adapter_dir) {
+  load_lora_adapter(*m, adapter_dir);
+  merge_lora(*m);
+  for (auto& p : m->parameters()) p.set_requires_grad(true);
+  m->eval();
+  return m;
+}
+
+}  // namespace
+
 CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts) {
+  if (adapter_only(dir)) {
+    const AdapterConfig ac = AdapterConfig::load(dir);
+    RLEIF_CHECK(ac.task_type == "CAUSAL_LM", dir, "/adapter_config.json: task_type is ", ac.task_type,
+                ", not CAUSAL_LM; this adapter is for a reward model (load it as one)");
+    return merged(load_causal_lm(ac.base_model, opts), dir);
+  }
   ModelConfig cfg = ModelConfig::load(dir);
   auto m = build_in_dtype<CausalLM>(cfg, opts.dtype);
   // A tied checkpoint may still carry lm_head.weight (a copy of the embedding); it is not used.
@@ -155,6 +192,20 @@ CausalLM load_causal_lm(const std::string& dir, const LoadOptions& opts) {
 }
 
 ScoreModel load_score_model(const std::string& dir, const LoadOptions& opts, bool allow_new_head, int64_t num_labels) {
+  if (adapter_only(dir)) {
+    const AdapterConfig ac = AdapterConfig::load(dir);
+    RLEIF_CHECK(ac.task_type == "SEQ_CLS" || ac.task_type == "TOKEN_CLS", dir, "/adapter_config.json: task_type is ",
+                ac.task_type, "; a reward model's adapter is SEQ_CLS or TOKEN_CLS");
+    // The head is stored with the adapter (modules_to_save); the base may be a policy without one.
+    SafetensorsFile f(dir + "/adapter_model.safetensors");
+    const std::string head = "base_model.model.score.weight";
+    RLEIF_CHECK(f.contains(head), dir, "/adapter_model.safetensors: no '", head,
+                "'; a reward model's adapter must store its score head (modules_to_save: [score])");
+    const int64_t width = f.get(head).shape.at(0);
+    RLEIF_CHECK(num_labels <= 0 || width == num_labels, dir, ": the score head has ", width, " labels but ", num_labels,
+                " are needed");
+    return merged(load_score_model(ac.base_model, opts, /*allow_new_head=*/true, width), dir);
+  }
   ModelConfig cfg = ModelConfig::load(dir);
   bool classifier = false;
   for (auto& a : cfg.architectures)

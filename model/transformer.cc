@@ -68,8 +68,8 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * c + rotate_half(x) * s;
 }
 
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+LoraLinear linear(int64_t in, int64_t out, bool bias) {
+  return LoraLinear(torch::nn::LinearOptions(in, out).bias(bias));
 }
 
 // Boolean attention mask [B,1,Tq,Tk]: key at position kp is visible to a query at position qp when

@@ -88,6 +88,7 @@ void PpoTrainOptions::validate() const {
 }
 
 void PpoConfig::validate() const {
+  lora.validate();
   const int64_t batch = rollout.prompts_per_iteration * rollout.n;
   RLEIF_CHECK(algo.minibatches <= batch, "algo.minibatches (", algo.minibatches, ") exceeds the samples per iteration (",
               batch, " = rollout.prompts_per_iteration x rollout.n)");

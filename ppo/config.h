@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/options.h"
+#include "model/lora.h"
 #include "ppo/algo.h"
 #include "rm/encode.h"
 #include "train/optim.h"
@@ -213,6 +214,7 @@ struct PpoConfig {
   train::AdamWOptions critic_optim;  // the critic's
   train::ScheduleOptions schedule;   // both learning rates, over all optimizer steps
   PpoTrainOptions train;
+  model::LoraOptions lora;           // the policy's adapters; the reference is the policy with them off
 
   PpoConfig();
   template <class V>
@@ -227,6 +229,8 @@ struct PpoConfig {
     v.section("critic_optim", critic_optim, "AdamW of the critic");
     v.section("schedule", schedule, "learning-rate schedule of both optimizers");
     v.section("train", train, "the loop");
+    v.section("lora", lora, "LoRA adapters on the policy (r = 0: every parameter trains); the reference "
+                            "policy is the same model with its adapters off");
   }
   // Cross-section checks (e.g. per-step rewards need gae, top_p < 1 with a KL term).
   void validate() const;

@@ -12,6 +12,7 @@
 #include "core/strings.h"
 #include "model/dtype.h"
 #include "model/hf_io.h"
+#include "model/lora_io.h"
 #include "ppo/experience.h"
 #include "ppo/forward.h"
 #include "rollout/engine.h"
@@ -78,6 +79,8 @@ class Loop {
 
  private:
   void load_models(const std::string& resume);
+  // The policy as `dir`: its adapter with LoRA (merged at the end with lora.merge_on_save), else the model.
+  void save_policy(const std::string& dir, bool final);
   void save_checkpoint();
   void resume_from(const std::string& dir);
   Experience rollout(int64_t it, json& m);
@@ -110,9 +113,18 @@ void Loop::load_models(const std::string& resume) {
   model::LoadOptions lo;
   lo.dtype = torch::kFloat32;
   lo.device = device_;
-  actor_ = model::load_causal_lm(resume.empty() ? cfg_.policy.path : resume, lo);
+  if (cfg_.lora.enabled()) {
+    // The frozen base is always policy.path; a checkpoint holds the adapter only.
+    actor_ = model::load_causal_lm(cfg_.policy.path, lo);
+    model::add_lora(*actor_, cfg_.lora);
+    if (!resume.empty()) model::load_lora_adapter(*actor_, resume);
+  } else {
+    actor_ = model::load_causal_lm(resume.empty() ? cfg_.policy.path : resume, lo);
+  }
   actor_->train();
-  if (use_ref()) {
+  if (use_ref() && cfg_.lora.enabled()) {
+    ref_ = actor_;  // the reference is the actor with its adapters off (model::LoraDisabled): no second copy
+  } else if (use_ref()) {
     ref_ = model::load_causal_lm(cfg_.policy.path, lo);
     ref_->eval();
     for (auto& p : ref_->parameters()) p.set_requires_grad(false);
@@ -140,13 +152,18 @@ void Loop::load_models(const std::string& resume) {
   }
 }
 
+void Loop::save_policy(const std::string& dir, bool final) {
+  const std::string tok_dir = fsys::path(tok_path_).parent_path().string();
+  if (cfg_.lora.enabled() && !(final && cfg_.lora.merge_on_save))
+    model::save_lora_adapter(*actor_, {cfg_.policy.path, "CAUSAL_LM", cfg_.lora, {}}, dir, tok_dir);
+  else
+    model::save_causal_lm(actor_, dir, tok_dir);  // with adapters: merged into their weights
+  train::write_model_template(dir, tmpl_);
+}
+
 void Loop::save_checkpoint() {
   ckpt_.save(
-      st_.iteration,
-      [&](const std::string& dir) {
-        model::save_causal_lm(actor_, dir, fsys::path(tok_path_).parent_path().string());
-        train::write_model_template(dir, tmpl_);
-      },
+      st_.iteration, [&](const std::string& dir) { save_policy(dir, false); },
       [&](const std::string& dir) {
         if (critic_) model::save_score_model(critic_, (fsys::path(dir) / "critic").string(),
                                              fsys::path(tok_path_).parent_path().string());
@@ -321,7 +338,11 @@ Experience Loop::rollout(int64_t it, json& m) {
       for (int64_t i = s; i < std::min(b, s + cfg_.algo.micro_batch); ++i) idx.push_back(i);
       if (!use_engine_lp || check_gap)
         lp.push_back(policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
-      if (ref_) ref.push_back(policy_forward(ref_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
+      if (ref_) {
+        std::optional<model::LoraDisabled> base;  // a LoRA actor is its own reference with the adapters off
+        if (cfg_.lora.enabled()) base.emplace(*ref_);
+        ref.push_back(policy_forward(ref_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
+      }
       if (critic_) val.push_back(critic_values(critic_, e.rows, idx, e.width, device_));
     }
     torch::Tensor trainer_lp = lp.empty() ? torch::Tensor() : torch::cat(lp);
@@ -491,10 +512,8 @@ PpoResult Loop::run() {
   JsonlAppender metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string());
   if (st_.iteration >= tr.iterations) {
     log_info("the run in ", tr.output_dir, " is already complete (", st_.iteration, " iterations)");
-    if (!path_exists((fsys::path(model_dir) / "config.json").string())) {
-      model::save_causal_lm(actor_, model_dir, fsys::path(tok_path_).parent_path().string());
-      train::write_model_template(model_dir, tmpl_);
-    }
+    if (!path_exists((fsys::path(model_dir) / "config.json").string()) && !model::is_adapter_dir(model_dir))
+      save_policy(model_dir, true);
     const std::string critic_dir = (fsys::path(tr.output_dir) / "critic").string();
     if (critic_ && !path_exists((fsys::path(critic_dir) / "config.json").string()))
       model::save_score_model(critic_, critic_dir, fsys::path(tok_path_).parent_path().string());
@@ -567,8 +586,7 @@ PpoResult Loop::run() {
   }
   progress.finish();
   engine_.reset();
-  model::save_causal_lm(actor_, model_dir, fsys::path(tok_path_).parent_path().string());
-  train::write_model_template(model_dir, tmpl_);
+  save_policy(model_dir, true);
   if (critic_) model::save_score_model(critic_, (fsys::path(tr.output_dir) / "critic").string(),
                                        fsys::path(tok_path_).parent_path().string());
   if (!eval_.empty()) {

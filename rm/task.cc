@@ -5,6 +5,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "model/hf_io.h"
+#include "model/lora_io.h"
 #include "train/sft.h"
 
 namespace rleif::rm {
@@ -48,6 +49,7 @@ RmTask::RmTask(const RmConfig& cfg) : cfg_(cfg) {
   cfg_.encode.validate();
   cfg_.loss.validate();
   cfg_.eval.validate();
+  train::check_lora(cfg_.lora, cfg_.model, cfg_.train);
   std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
   if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
   RLEIF_CHECK(path_exists(tok_path), tok_path, ": no tokenizer.json; set model.tokenizer");
@@ -87,7 +89,12 @@ void RmTask::init_model(const std::string& checkpoint_dir, const torch::Device& 
   lo.dtype = torch::kFloat32;  // fp32 master weights
   lo.device = device;
   const int64_t width = head_width(cfg_.data.kind);
-  if (!checkpoint_dir.empty()) {
+  if (cfg_.lora.enabled()) {
+    // The frozen base is always model.path; a checkpoint holds the adapter and the score head.
+    model_ = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
+    model::add_lora(*model_, cfg_.lora, {"score"});
+    if (!checkpoint_dir.empty()) model::load_lora_adapter(*model_, checkpoint_dir);
+  } else if (!checkpoint_dir.empty()) {
     model_ = model::load_score_model(checkpoint_dir, lo, false, width);
   } else if (!cfg_.model.path.empty()) {
     model_ = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
@@ -110,7 +117,23 @@ void RmTask::init_model(const std::string& checkpoint_dir, const torch::Device& 
 torch::nn::Module& RmTask::module() { return *model_; }
 
 void RmTask::save_model(const std::string& dir) {
+  const bool prm = cfg_.data.kind == RmKind::prm;
+  if (cfg_.lora.enabled())
+    model::save_lora_adapter(*model_, {cfg_.model.path, prm ? "TOKEN_CLS" : "SEQ_CLS", cfg_.lora, {"score"}}, dir,
+                             tokenizer_dir_);
+  else
+    model::save_score_model(model_, dir, tokenizer_dir_, torch::kFloat32, prm);
+  write_info(dir);
+}
+
+void RmTask::save_final_model(const std::string& dir) {
+  if (!cfg_.lora.merge_on_save) return save_model(dir);
+  // The adapters merged into their weights: a plain Hugging Face reward model.
   model::save_score_model(model_, dir, tokenizer_dir_, torch::kFloat32, cfg_.data.kind == RmKind::prm);
+  write_info(dir);
+}
+
+void RmTask::write_info(const std::string& dir) const {
   RmInfo info;
   info.kind = cfg_.data.kind;
   info.encode = cfg_.encode;

@@ -29,6 +29,7 @@ struct RmConfig {
   train::ScheduleOptions schedule;
   train::TrainerOptions train;
   RmEvalOptions eval;
+  model::LoraOptions lora;
 
   template <class V>
   void visit(V& v) {
@@ -40,6 +41,7 @@ struct RmConfig {
     v.section("schedule", schedule, "learning-rate schedule");
     v.section("train", train, "the training loop");
     v.section("eval", eval, "held-out evaluation");
+    v.section("lora", lora, "LoRA adapters on a frozen model.path; the score head trains whole (r = 0: all train)");
   }
 };
 
@@ -59,6 +61,7 @@ class RmTask : public train::TrainTask {
   void init_model(const std::string& checkpoint_dir, const torch::Device& device) override;
   torch::nn::Module& module() override;
   void save_model(const std::string& dir) override;
+  void save_final_model(const std::string& dir) override;
   void set_gradient_checkpointing(bool on) override;
   int64_t epoch_size() const override;
   void start_epoch(int64_t epoch, uint64_t seed) override;
@@ -72,6 +75,7 @@ class RmTask : public train::TrainTask {
 
  private:
   std::vector<size_t> batch_units(int64_t index) const;
+  void write_info(const std::string& dir) const;  // rleif_rm.json
 
   RmConfig cfg_;
   std::unique_ptr<Tokenizer> tok_;

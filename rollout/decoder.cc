@@ -42,7 +42,7 @@ torch::Tensor cache_tensor(std::vector<int64_t> sizes, const torch::TensorOption
 }
 
 // A layer's projections in the order the decode step uses them (and packed_ stores them).
-std::array<torch::nn::Linear, 7> layer_linears(model::DecoderLayerImpl* layer) {
+std::array<model::LoraLinear, 7> layer_linears(model::DecoderLayerImpl* layer) {
   auto& a = layer->self_attn;
   auto& m = layer->mlp;
   return {a->q_proj, a->k_proj, a->v_proj, a->o_proj, m->gate_proj, m->up_proj, m->down_proj};
@@ -64,7 +64,10 @@ Decoder::Decoder(model::CausalLM lm, int64_t slots, int64_t capacity, AttentionK
   const bool cpu_fp32 = device_.is_cpu() && dtype_ == torch::kFloat32;
   RLEIF_CHECK(kernel != AttentionKernel::fused || cpu_fp32, "rollout: the fused attention kernel needs an fp32 model on "
               "the CPU; this one is ", c10::toString(dtype_), " on ", device_.str(), "; use auto, matmul or sdpa");
-  fused_decode_ = cpu_fp32 && (kernel == AttentionKernel::automatic || kernel == AttentionKernel::fused);
+  // LoRA adapters are not in the packed weights: a model carrying them decodes through its modules
+  // (their forward adds each enabled adapter's update), so the engine samples the policy being trained.
+  fused_decode_ = cpu_fp32 && !model::has_lora(*lm_) &&
+                  (kernel == AttentionKernel::automatic || kernel == AttentionKernel::fused);
   kernel_ = kernel == AttentionKernel::fused ? AttentionKernel::matmul
             : kernel != AttentionKernel::automatic ? kernel
                                                    : (device_.is_cuda() ? AttentionKernel::sdpa : AttentionKernel::matmul);
@@ -192,7 +195,7 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
 
 void Decoder::pack_weights() {
   using model::cpu::PackedLinear;
-  std::vector<torch::nn::Linear> lins;
+  std::vector<model::LoraLinear> lins;
   for (auto* layer : layers_)
     for (const auto& lin : layer_linears(layer)) lins.push_back(lin);
   const auto& head = lm_->lm_head ? lm_->lm_head->weight : lm_->model->embed_tokens->weight;

@@ -7,3 +7,5 @@ rleif_add_test(NAME model_fused_train_test SOURCES unit/model_fused_train_test.c
 rleif_add_test(NAME model_cpu_kernels_test SOURCES unit/model_cpu_kernels_test.cc LIBS rleif_model LABELS unit)
 rleif_add_test(NAME model_dtype_test SOURCES unit/model_dtype_test.cc LIBS rleif_model LABELS unit)
 rleif_add_test(NAME model_load_test SOURCES unit/model_load_test.cc model_test_util.cc LIBS rleif_model FIXTURES model)
+rleif_add_test(NAME lora_peft_test SOURCES golden/lora_peft_test.cc model_test_util.cc LIBS rleif_model FIXTURES model
+               LABELS golden)

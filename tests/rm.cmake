@@ -14,3 +14,8 @@ rleif_add_test(NAME rm_cli_test CLI
   LIBS rleif_rm_test_util
   TIMEOUT 1200
   LABELS integration)
+# LoRA runs of sft and rm train: only adapters (+ the RM head) train, PEFT adapter directories, resume, merge.
+rleif_add_test(NAME lora_train_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/lora_train_test.cc
+  LIBS rleif_rm rleif_rm_test_util
+  LABELS integration)

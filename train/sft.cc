@@ -6,6 +6,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "model/hf_io.h"
+#include "model/lora_io.h"
 
 namespace rleif::train {
 namespace fsys = std::filesystem;
@@ -29,7 +30,18 @@ void SftEvalOptions::validate() const {
   RLEIF_CHECK(batch_size >= 1, "eval.batch_size = ", batch_size, ": must be >= 1");
 }
 
+void check_lora(const model::LoraOptions& lora, const SftModelOptions& model, const TrainerOptions& train) {
+  lora.validate();
+  if (!lora.enabled()) return;
+  RLEIF_CHECK(!model.path.empty(), "lora.r = ", lora.r, ": LoRA adapts an existing model; set model.path ",
+              "(model.config trains from scratch, where every parameter must train)");
+  RLEIF_CHECK(lora.dropout == 0 || !train.gradient_checkpointing, "lora.dropout = ", lora.dropout,
+              " with train.gradient_checkpointing = true: the recomputed forward would draw other dropout masks; ",
+              "set lora.dropout=0 or train.gradient_checkpointing=false");
+}
+
 SftTask::SftTask(const SftConfig& cfg) : cfg_(cfg) {
+  check_lora(cfg_.lora, cfg_.model, cfg_.train);
   RLEIF_CHECK(!cfg_.data.train.empty(), "data.train is empty; give the training JSONL, e.g. data.train=data/math/train.jsonl");
   std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
   if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
@@ -88,7 +100,12 @@ void SftTask::init_model(const std::string& checkpoint_dir, const torch::Device&
   model::LoadOptions lo;
   lo.dtype = torch::kFloat32;  // fp32 master weights; autocast lowers the compute dtype
   lo.device = device;
-  if (!checkpoint_dir.empty()) {
+  if (cfg_.lora.enabled()) {
+    // The frozen base is always model.path; a checkpoint holds the adapter only.
+    model_ = model::load_causal_lm(cfg_.model.path, lo);
+    model::add_lora(*model_, cfg_.lora);
+    if (!checkpoint_dir.empty()) model::load_lora_adapter(*model_, checkpoint_dir);
+  } else if (!checkpoint_dir.empty()) {
     model_ = model::load_causal_lm(checkpoint_dir, lo);
   } else if (!cfg_.model.path.empty()) {
     model_ = model::load_causal_lm(cfg_.model.path, lo);
@@ -109,7 +126,16 @@ void SftTask::init_model(const std::string& checkpoint_dir, const torch::Device&
 torch::nn::Module& SftTask::module() { return *model_; }
 
 void SftTask::save_model(const std::string& dir) {
-  model::save_causal_lm(model_, dir, tokenizer_dir_);
+  if (cfg_.lora.enabled())
+    model::save_lora_adapter(*model_, {cfg_.model.path, "CAUSAL_LM", cfg_.lora, {}}, dir, tokenizer_dir_);
+  else
+    model::save_causal_lm(model_, dir, tokenizer_dir_);
+  write_model_template(dir, cfg_.data.prompt_template);
+}
+
+void SftTask::save_final_model(const std::string& dir) {
+  if (!cfg_.lora.merge_on_save) return save_model(dir);
+  model::save_causal_lm(model_, dir, tokenizer_dir_);  // the adapters merged into their weights
   write_model_template(dir, cfg_.data.prompt_template);
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/causal_lm.h"
+#include "model/lora.h"
 #include "model/tokenizer.h"
 #include "train/evaluate.h"
 #include "train/sft_data.h"
@@ -50,6 +51,7 @@ struct SftConfig {
   ScheduleOptions schedule;
   TrainerOptions train;
   SftEvalOptions eval;
+  model::LoraOptions lora;
 
   template <class V>
   void visit(V& v) {
@@ -59,6 +61,7 @@ struct SftConfig {
     v.section("schedule", schedule, "learning-rate schedule");
     v.section("train", train, "the training loop");
     v.section("eval", eval, "periodic held-out evaluation");
+    v.section("lora", lora, "LoRA adapters on a frozen model.path (r = 0: every parameter trains)");
   }
 };
 
@@ -71,6 +74,7 @@ class SftTask : public TrainTask {
   void init_model(const std::string& checkpoint_dir, const torch::Device& device) override;
   torch::nn::Module& module() override;
   void save_model(const std::string& dir) override;
+  void save_final_model(const std::string& dir) override;
   void set_gradient_checkpointing(bool on) override;
   int64_t epoch_size() const override;
   void start_epoch(int64_t epoch, uint64_t seed) override;
@@ -106,6 +110,10 @@ class SftTask : public TrainTask {
 void init_fresh_weights(model::CausalLM& m, double std = 0.02);
 // The same rule for any module (a ScoreModel trained from scratch).
 void init_fresh_weights(torch::nn::Module& m, double std = 0.02);
+
+// Checks a task's lora options against its model and trainer options (LoRA needs model.path; dropout
+// cannot be recomputed under gradient checkpointing). Errors name the keys.
+void check_lora(const model::LoraOptions& lora, const SftModelOptions& model, const TrainerOptions& train);
 
 // Runs `rleif sft`: returns the trainer's result (interrupted runs resume with the same command).
 TrainResult run_sft(const SftConfig& cfg, const std::string& config_yaml);

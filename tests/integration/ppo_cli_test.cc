@@ -244,6 +244,38 @@ TEST_F(PpoCli, EveryAlgorithmRunsWithFiniteMetrics) {
   }
 }
 
+// PPO with LoRA (algo gae, KL to the reference): model/ is a PEFT adapter over the SFT policy, the
+// reference is the policy with its adapters off (the first iteration's KL is 0: B starts at zero), a
+// run resumed from its iteration-1 checkpoint (an adapter) ends with the same adapter, and
+// lora.merge_on_save=true writes a plain model equal to the adapter merged.
+TEST_F(PpoCli, LoraPolicyTrainsItsAdapterAgainstItsBaseAndResumes) {
+  const std::string out = *root_ + "/lora";
+  const Args lora{"lora.r=4", "lora.alpha=8", "reward.kind=rule", "reward.irm=", "reward.prm=", "train.save_every=1"};
+  auto lines = run_ok(ppo(out, lora));
+  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_TRUE(finite(lines[0], "kl") && finite(lines[1], "kl")) << lines[0].dump();
+  EXPECT_LE(std::abs(lines[0]["kl"].get<double>()), 1e-3) << "adapters start at zero: the policy is its reference";
+  EXPECT_GT(std::abs(lines[1]["kl"].get<double>()), 1e-7) << "the adapters did not move the policy";
+  EXPECT_TRUE(test::path_present(out + "/model/adapter_config.json"));
+  EXPECT_FALSE(test::path_present(out + "/model/config.json"));
+  const std::string adapter = read_file(out + "/model/adapter_model.safetensors");
+  remove_tree(out + "/checkpoints/checkpoint-2");
+  remove_tree(out + "/model");
+  auto resumed = run_ok(ppo(out, lora));
+  ASSERT_EQ(resumed.size(), 2u);
+  EXPECT_EQ(read_file(out + "/model/adapter_model.safetensors"), adapter) << "the resumed run ended elsewhere";
+  Args merge = lora;
+  merge.push_back("lora.merge_on_save=true");
+  run_ok(ppo(*root_ + "/lora_merged", merge));
+  EXPECT_TRUE(test::path_present(*root_ + "/lora_merged/model/config.json"));
+  EXPECT_FALSE(test::path_present(*root_ + "/lora_merged/model/adapter_config.json"));
+  // `rleif convert merge` of the adapter gives the same weights as merge_on_save.
+  auto r = run_command({test::rleif_bin(), "convert", "merge", "--adapter", out + "/model", "--out", *root_ + "/lora_conv"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(read_file(*root_ + "/lora_conv/model.safetensors"), read_file(*root_ + "/lora_merged/model/model.safetensors"));
+  EXPECT_TRUE(test::path_present(*root_ + "/lora_conv/rleif_prompt.json"));
+}
+
 TEST_F(PpoCli, EveryRewardKindRuns) {
   auto rule = run_ok(ppo(*root_ + "/reward_rule", {"reward.kind=rule", "reward.irm=", "reward.prm="}));
   ASSERT_EQ(rule.size(), 2u);

@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "model/causal_lm.h"
+#include "model/lora.h"
 #include "model/score_model.h"
 #include "ppo/experience.h"
 #include "ppo/forward.h"
@@ -190,6 +191,68 @@ TEST(PpoForward, EngineFollowsFusedOptimizerStepsAndKeepsTrainMode) {
     opt.zero_grad();
   }
   EXPECT_TRUE(lm->is_training());
+}
+
+// PPO with LoRA: the engine samples the adapted policy (its log-probs equal the training forward's
+// with the adapters on), follows optimizer steps that touch only the adapters, and the reference
+// (the same model with its adapters off) is the untouched base, bitwise.
+TEST(PpoForward, EngineFollowsALoraPolicyWhoseReferenceIsTheBase) {
+  auto lm = tiny_lm();
+  auto base = tiny_lm();  // the same weights, no adapters
+  model::LoraOptions lo;
+  lo.r = 4;
+  lo.alpha = 8;
+  lo.dropout = 0.1;  // training forwards only: the engine and no-grad forwards must not drop
+  model::add_lora(*lm, lo);
+  {
+    torch::manual_seed(5);
+    torch::NoGradGuard ng;
+    for (auto& p : lm->named_parameters())
+      if (p.key().find(".lora_B.") != std::string::npos) p.value().normal_(0.0, 0.1);
+  }
+  lm->train();
+  rollout::EngineOptions eo;
+  eo.max_batch = 4;
+  eo.max_len = 64;
+  rollout::Engine engine(lm, nullptr, eo);
+  train::AdamWOptions ao;
+  ao.lr = 0.05;
+  ao.fused = true;
+  auto groups = train::decay_groups(*lm, 0.0);
+  for (auto& g : groups)
+    for (auto& n : g.names) EXPECT_NE(n.find(".lora_"), std::string::npos) << n << " is trainable";
+  train::AdamW opt(groups, ao);
+  rollout::Request req;
+  req.prompt = {1, 17, 400, 33};
+  req.params.n = 2;
+  req.params.max_new_tokens = 12;
+  req.params.seed = 9;
+  req.params.ignore_eos = true;
+  for (int round = 0; round < 2; ++round) {
+    auto c = engine.generate({req});
+    std::vector<SeqRow> rows;
+    for (auto& s : c[0].samples) rows.push_back(SeqRow{req.prompt, s.tokens});
+    torch::Tensor lp, ref, want_ref;
+    {
+      torch::NoGradGuard ng;
+      lp = policy_forward(lm, rows, {0, 1}, 12, 1.0, false, torch::kCPU).logp;
+      {
+        model::LoraDisabled off(*lm);
+        ref = policy_forward(lm, rows, {0, 1}, 12, 1.0, false, torch::kCPU).logp;
+      }
+      want_ref = policy_forward(base, rows, {0, 1}, 12, 1.0, false, torch::kCPU).logp;
+    }
+    EXPECT_TRUE(torch::equal(ref, want_ref)) << "round " << round << ": adapters off is not the base policy";
+    EXPECT_GT((lp - ref).abs().max().item<double>(), 1e-3) << "the adapters change nothing";
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t t = 0; t < 12; ++t)
+        EXPECT_NEAR(c[0].samples[static_cast<size_t>(i)].logprobs[static_cast<size_t>(t)], lp[i][t].item<double>(), 1e-4)
+            << "round " << round << " sample " << i << " token " << t;
+    auto f = policy_forward(lm, rows, {0, 1}, 12, 1.0, false, torch::kCPU);
+    (-f.logp.sum()).backward();
+    opt.step(ao.lr);
+    opt.zero_grad();
+  }
 }
 
 TEST(PpoExperience, TerminalRewardLandsOnTheLastTokenAndKlEverywhere) {
