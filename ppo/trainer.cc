@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/dist/dist.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -603,6 +604,10 @@ PpoResult Loop::run() {
 }  // namespace
 
 PpoResult run_ppo(const PpoConfig& cfg, const std::string& config_yaml, RemoteRewardFn remote) {
+  const int world = dist::Launch::from_env().world;
+  RLEIF_CHECK(world == 1, "rleif ppo runs as one process, but WORLD_SIZE=", world, " (torchrun?): data-parallel PPO is not ",
+              "implemented yet (docs/SCALING.md) and every rank would run the whole job into the same train.output_dir; ",
+              "launch rleif ppo without torchrun");
   Loop loop(cfg, config_yaml, std::move(remote));
   return loop.run();
 }

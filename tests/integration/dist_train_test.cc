@@ -272,6 +272,13 @@ TEST_F(DistCli, BadLaunchesAreClearErrors) {
   auto no_addr = with_env({"-u", "MASTER_ADDR", "RANK=0", "WORLD_SIZE=2", "MASTER_PORT=29999"}, sft(test::temp_dir("dist_noaddr")));
   EXPECT_EQ(no_addr.exit_code, 1) << no_addr.out;
   EXPECT_NE(no_addr.out.find("MASTER_ADDR is unset"), std::string::npos) << no_addr.out;
+  // rleif ppo is one process only: under torchrun it refuses instead of running the job twice.
+  auto ppo = with_env({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29999"},
+                      {test::rleif_bin(), "ppo", "policy.path=" + single() + "/model", "reward.kind=rule",
+                       "algo.advantage=grpo", "algo.kl.beta=0", "data.prompts=" + *root_ + "/train.jsonl",
+                       "train.output_dir=" + test::temp_dir("dist_ppo")});
+  EXPECT_EQ(ppo.exit_code, 1) << ppo.out;
+  EXPECT_NE(ppo.out.find("rleif ppo runs as one process, but WORLD_SIZE=2"), std::string::npos) << ppo.out;
   auto bad_rank = with_env({"RANK=2", "WORLD_SIZE=2"}, sft(test::temp_dir("dist_badrank")));
   EXPECT_EQ(bad_rank.exit_code, 1) << bad_rank.out;
   EXPECT_NE(bad_rank.out.find("RANK='2': expected an integer in [0, 1]"), std::string::npos) << bad_rank.out;
