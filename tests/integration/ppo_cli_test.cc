@@ -255,7 +255,8 @@ TEST_F(PpoCli, LoraPolicyTrainsItsAdapterAgainstItsBaseAndResumes) {
   ASSERT_EQ(lines.size(), 2u);
   ASSERT_TRUE(finite(lines[0], "kl") && finite(lines[1], "kl")) << lines[0].dump();
   EXPECT_LE(std::abs(lines[0]["kl"].get<double>()), 1e-3) << "adapters start at zero: the policy is its reference";
-  EXPECT_GT(std::abs(lines[1]["kl"].get<double>()), 1e-7) << "the adapters did not move the policy";
+  // One update moves the adapted policy from its base (KL ~5e-3 here; exactly 0 if the reference kept the adapters).
+  EXPECT_GT(std::abs(lines[1]["kl"].get<double>()), 1e-4) << "the adapters did not move the policy: " << lines[1].dump();
   EXPECT_TRUE(test::path_present(out + "/model/adapter_config.json"));
   EXPECT_FALSE(test::path_present(out + "/model/config.json"));
   const std::string adapter = read_file(out + "/model/adapter_model.safetensors");

@@ -153,6 +153,17 @@ TEST(PpoForward, MicroBatchGradientsEqualTheMinibatchGradient) {
   }
 }
 
+// The rollout of the engine tests: 2 seeded samples of 12 tokens (EOS ignored) of one 4-token prompt.
+rollout::Request two_samples_of_12() {
+  rollout::Request req;
+  req.prompt = {1, 17, 400, 33};
+  req.params.n = 2;
+  req.params.max_new_tokens = 12;
+  req.params.seed = 9;
+  req.params.ignore_eos = true;
+  return req;
+}
+
 TEST(PpoForward, EngineFollowsFusedOptimizerStepsAndKeepsTrainMode) {
   auto lm = tiny_lm();
   lm->train();
@@ -165,12 +176,7 @@ TEST(PpoForward, EngineFollowsFusedOptimizerStepsAndKeepsTrainMode) {
   ao.lr = 0.05;
   ao.fused = true;
   train::AdamW opt(train::decay_groups(*lm, 0.0), ao);
-  rollout::Request req;
-  req.prompt = {1, 17, 400, 33};
-  req.params.n = 2;
-  req.params.max_new_tokens = 12;
-  req.params.seed = 9;
-  req.params.ignore_eos = true;
+  const rollout::Request req = two_samples_of_12();
   for (int round = 0; round < 2; ++round) {
     auto c = engine.generate({req});
     std::vector<SeqRow> rows;
@@ -222,12 +228,7 @@ TEST(PpoForward, EngineFollowsALoraPolicyWhoseReferenceIsTheBase) {
   for (auto& g : groups)
     for (auto& n : g.names) EXPECT_NE(n.find(".lora_"), std::string::npos) << n << " is trainable";
   train::AdamW opt(groups, ao);
-  rollout::Request req;
-  req.prompt = {1, 17, 400, 33};
-  req.params.n = 2;
-  req.params.max_new_tokens = 12;
-  req.params.seed = 9;
-  req.params.ignore_eos = true;
+  const rollout::Request req = two_samples_of_12();
   for (int round = 0; round < 2; ++round) {
     auto c = engine.generate({req});
     std::vector<SeqRow> rows;
