@@ -39,12 +39,14 @@ model::LoraOptions all_targets(int64_t r, double alpha) {
 }
 
 // Runs PEFT on `adapter` for the ids of `base`'s fixture; returns the safetensors PEFT wrote.
-std::string run_peft_load(const std::string& adapter, const torch::Tensor& ids, bool seq_cls) {
+std::string run_peft_load(const std::string& adapter, const torch::Tensor& ids, bool seq_cls,
+                          const std::vector<std::string>& extra = {}) {
   const std::string tmp = temp_dir("lora_peft");
   write_ids_json(ids, tmp + "/ids.json");
   std::vector<std::string> argv{python_bin(), script(), "load", "--adapter", adapter, "--ids", tmp + "/ids.json",
                                 "--out", tmp + "/peft.safetensors"};
   if (seq_cls) argv.push_back("--seq-cls");
+  argv.insert(argv.end(), extra.begin(), extra.end());
   auto r = run_command(argv);
   EXPECT_EQ(r.exit_code, 0) << r.out;
   return tmp + "/peft.safetensors";
@@ -129,6 +131,22 @@ TEST(LoraPeftTest, RewardModelAdapterLoadsInPeftAsASequenceClassifier) {
   EXPECT_LE(max_abs_diff(scores, want), 1e-4);
   auto merged = model::load_score_model(adapter, {}, false, 1);
   EXPECT_LE(max_abs_diff(merged->forward(ids).unsqueeze(-1), want), 1e-4);
+}
+
+// A PRM's adapter (two-label bias-free head) loads in PEFT as a token classifier with rleif's logits.
+TEST(LoraPeftTest, PrmAdapterLoadsInPeftAsATokenClassifier) {
+  const std::string base = fixture("qwen2");
+  auto ids = load_tensor(base + "/expected.safetensors", "ids");
+  torch::manual_seed(6);
+  auto m = model::load_score_model(base, {}, /*allow_new_head=*/true, 2);
+  model::LoraOptions o = all_targets(3, 6.0);
+  model::add_lora(*m, o, {"score"});
+  randomise_b(*m, 13);
+  const std::string adapter = temp_dir("lora_prm") + "/a";
+  model::save_lora_adapter(*m, {base, "TOKEN_CLS", o, {"score"}}, adapter);
+  torch::NoGradGuard ng;
+  auto want = load_tensor(run_peft_load(adapter, ids, false, {"--token-cls", "--num-labels", "2"}), "logits");
+  EXPECT_LE(max_abs_diff(m->forward(ids), want), 1e-4);  // [B,T,2]
 }
 
 TEST(LoraPeftTest, BadAdaptersAreRefusedWithTheirFile) {
