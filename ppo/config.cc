@@ -84,6 +84,7 @@ void PpoTrainOptions::validate() const {
   model::check_device_name(device, "train.device");
   RLEIF_CHECK(max_grad_norm >= 0, "train.max_grad_norm must be >= 0, got ", max_grad_norm);
   RLEIF_CHECK(save_every >= 0 && eval_every >= 0, "train.save_every and train.eval_every must be >= 0");
+  dist.validate();
   RLEIF_CHECK(keep_last >= 1, "train.keep_last must be >= 1, got ", keep_last);
 }
 

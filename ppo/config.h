@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dist/options.h"
 #include "core/options.h"
 #include "model/lora.h"
 #include "ppo/algo.h"
@@ -183,6 +184,7 @@ struct PpoTrainOptions {
   int64_t eval_every = 0;    // held-out accuracy every N iterations (0 = at start and end only)
   bool resume = true;
   double log_every_s = 10.0;
+  dist::DistOptions dist;    // multi-process runs (torchrun): timeout, gradient buckets
 
   template <class V>
   void visit(V& v) {
@@ -199,6 +201,7 @@ struct PpoTrainOptions {
     v.field("eval_every", eval_every, "held-out greedy accuracy every N iterations (0 = before and after only)");
     v.field("resume", resume, "continue from the newest checkpoint in output_dir");
     v.field("log_every_s", log_every_s, "seconds between progress lines when stdout is not a terminal");
+    v.section("dist", dist, "data parallelism across processes launched by torchrun (docs/SCALING.md)");
   }
   void validate() const;
 };

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
+#include <optional>
 
 #include "core/dist/dist.h"
 #include "core/error.h"
@@ -108,6 +110,7 @@ class Loop {
   std::unique_ptr<rollout::Engine> engine_;
   std::unique_ptr<Rewarder> rewarder_;
   std::vector<int64_t> eos_;
+  dist::Context* dp_ = nullptr;  // the ranks of a torchrun job (one in a plain run)
 };
 
 void Loop::load_models(const std::string& resume) {
@@ -208,6 +211,9 @@ Experience Loop::rollout(int64_t it, json& m) {
   std::vector<rollout::Request> reqs;
   std::vector<int64_t> perm;
   int64_t perm_epoch = -1;
+  // This rank's contiguous share of the iteration's prompts (all of them in one process): whole
+  // GRPO / RLOO groups, each sampled with its own seed whichever rank draws it.
+  const auto [k_lo, k_hi] = dist::shard(ro.prompts_per_iteration, dp_->rank(), dp_->size());
   for (int64_t k = 0; k < ro.prompts_per_iteration; ++k) {
     const int64_t pos = it * ro.prompts_per_iteration + k;
     if (pos / np != perm_epoch) {
@@ -215,6 +221,7 @@ Experience Loop::rollout(int64_t it, json& m) {
       perm = train::epoch_permutation(np, seed, perm_epoch);
     }
     const int64_t p = perm[static_cast<size_t>(pos % np)];
+    if (k < k_lo || k >= k_hi) continue;
     chosen.push_back(p);
     rollout::Request r;
     r.prompt = tok_->encode(train::render_prompt(tmpl_, prompts_[static_cast<size_t>(p)].question), true);
@@ -228,13 +235,15 @@ Experience Loop::rollout(int64_t it, json& m) {
   }
   auto t0 = Clock::now();
   std::vector<rollout::Completion> done;
-  {
+  if (!reqs.empty()) {
     torch::NoGradGuard ng;
     done = engine_->generate(reqs);
   }
   m["time_rollout_s"] = since(t0);
 
-  Experience e;
+  // This rank's rows; then every rank learns all rows (in rank order: the one-process order).
+  std::vector<SeqRow> my_rows;
+  std::vector<int64_t> my_group;
   std::vector<RewardItem> items;
   std::vector<std::vector<int64_t>> text_ends;
   for (size_t k = 0; k < done.size(); ++k)
@@ -243,8 +252,8 @@ Experience Loop::rollout(int64_t it, json& m) {
       row.prompt = reqs[k].prompt;
       row.response = s.tokens;
       RLEIF_CHECK(!row.response.empty(), "ppo: the engine returned an empty sample");
-      e.rows.push_back(std::move(row));
-      e.group.push_back(static_cast<int64_t>(k));
+      my_rows.push_back(std::move(row));
+      my_group.push_back(k_lo + static_cast<int64_t>(k));
       const auto& pr = prompts_[static_cast<size_t>(chosen[k])];
       items.push_back(RewardItem{pr.question, s.text, pr.truth, s.finish == rollout::FinishReason::stop});
       if (cfg_.reward.per_step) {
@@ -255,47 +264,88 @@ Experience Loop::rollout(int64_t it, json& m) {
         text_ends.push_back(std::move(ends));
       }
     }
+  const int64_t bl = static_cast<int64_t>(my_rows.size());
+  int64_t row_lo = 0;  // this rank's first row in the iteration's batch
+  Experience e;
+  if (dp_->distributed()) {
+    json mine = json::array();
+    for (size_t i = 0; i < my_rows.size(); ++i) mine.push_back(json{my_rows[i].prompt, my_rows[i].response, my_group[i]});
+    const auto all = dp_->all_gather(mine.dump(), str("the samples of iteration ", it + 1));
+    for (int r = 0; r < dp_->size(); ++r) {
+      const json part = json::parse(all[static_cast<size_t>(r)]);
+      if (r == dp_->rank()) row_lo = static_cast<int64_t>(e.rows.size());
+      for (const auto& x : part) {
+        e.rows.push_back(SeqRow{x[0].get<std::vector<int32_t>>(), x[1].get<std::vector<int32_t>>()});
+        e.group.push_back(x[2].get<int64_t>());
+      }
+    }
+  } else {
+    e.rows = std::move(my_rows);
+    e.group = std::move(my_group);
+  }
   const int64_t b = static_cast<int64_t>(e.rows.size());
+  // Rows [row_lo, row_lo + bl) of a [b, ...] tensor from each rank's [bl, ...] share (identity in one process).
+  auto gather = [&](const torch::Tensor& t, const char* what) {
+    if (!dp_->distributed()) return t;
+    auto sizes = t.sizes().vec();
+    sizes[0] = b;
+    auto all = torch::zeros(sizes, t.options());
+    if (bl > 0) all.narrow(0, row_lo, bl).copy_(t);
+    dp_->all_reduce_sum(all, str(what, " of iteration ", it + 1));
+    return all;
+  };
+  std::vector<int64_t> mine_idx(static_cast<size_t>(bl));
+  std::iota(mine_idx.begin(), mine_idx.end(), row_lo);
   for (const auto& r : e.rows) e.width = std::max<int64_t>(e.width, static_cast<int64_t>(r.response.size()));
   e.mask = response_mask(e.rows, [&] { std::vector<int64_t> a(b); std::iota(a.begin(), a.end(), 0); return a; }(),
                          e.width, device_);
 
-  // Rewards.
+  // Rewards: each rank scores its own rows.
   t0 = Clock::now();
-  auto res = rewarder_->score(items);
+  std::vector<RewardResult> res;
+  if (!items.empty()) res = rewarder_->score(items);
   m["time_reward_s"] = since(t0);
-  std::vector<float> scores(static_cast<size_t>(b));
+  std::vector<float> scores(static_cast<size_t>(bl)), keep(static_cast<size_t>(bl));
   int64_t nan = 0, no_eos = 0, empty = 0, correct = 0, judged = 0;
   double r_i = 0, r_a = 0;
   int64_t n_i = 0, n_a = 0;
-  for (int64_t i = 0; i < b; ++i) {
+  for (int64_t i = 0; i < bl; ++i) {
     const auto& r = res[static_cast<size_t>(i)];
     if (!std::isfinite(r.score)) ++nan;
     scores[static_cast<size_t>(i)] = std::isfinite(r.score) ? static_cast<float>(r.score) : 0.0f;
+    keep[static_cast<size_t>(i)] = std::isfinite(r.score) ? 1.f : 0.f;
     no_eos += !items[static_cast<size_t>(i)].eos;
     empty += trim(items[static_cast<size_t>(i)].response).empty();
     if (r.correct >= 0) { ++judged; correct += r.correct; }
     if (!std::isnan(r.r_i)) { r_i += r.r_i; ++n_i; }
     if (!std::isnan(r.r_a)) { r_a += r.r_a; ++n_a; }
   }
-  e.scores = torch::tensor(scores, torch::kFloat32).to(device_);
+  if (dp_->distributed()) {
+    const json s = dp_->sum_numbers(json{{"nan", nan}, {"no_eos", no_eos}, {"empty", empty}, {"correct", correct},
+                                         {"judged", judged}, {"r_i", r_i}, {"r_a", r_a}, {"n_i", n_i}, {"n_a", n_a}},
+                                    str("the reward counts of iteration ", it + 1));
+    auto count = [&](const char* k) { return static_cast<int64_t>(std::llround(s.value(k, 0.0))); };
+    nan = count("nan"), no_eos = count("no_eos"), empty = count("empty"), correct = count("correct");
+    judged = count("judged"), n_i = count("n_i"), n_a = count("n_a");
+    r_i = s.value("r_i", 0.0), r_a = s.value("r_a", 0.0);
+  }
+  e.scores = gather(torch::tensor(scores, torch::kFloat32), "the rewards").to(device_);
   if (cfg_.reward.per_step) {
-    auto sr = torch::zeros({b, e.width}, torch::kFloat32);
-    for (int64_t i = 0; i < b; ++i) {
+    auto sr = torch::zeros({bl, e.width}, torch::kFloat32);
+    for (int64_t i = 0; i < bl; ++i) {
       const auto& r = res[static_cast<size_t>(i)];
       std::vector<int64_t> offs;
       for (auto& [c, v] : r.step_scores) offs.push_back(c);
       auto toks = offsets_to_tokens(offs, text_ends[static_cast<size_t>(i)]);
       for (size_t s = 0; s < toks.size(); ++s) sr[i][toks[s]] += static_cast<float>(r.step_scores[s].second);
     }
-    e.step_rewards = sr.to(device_);
+    e.step_rewards = gather(sr, "the step rewards").to(device_);
   }
   // A NaN reward (a broken remote RM, say) must not train: its row is masked out of the update.
   if (nan > 0) {
-    auto keep = torch::tensor([&] { std::vector<float> k; for (auto& r : res) k.push_back(std::isfinite(r.score) ? 1.f : 0.f); return k; }(),
-                              torch::kFloat32).to(device_);
-    e.mask = e.mask * keep.unsqueeze(1);
-    e.valid = keep > 0.5;
+    auto k = gather(torch::tensor(keep, torch::kFloat32), "the usable rewards").to(device_);
+    e.mask = e.mask * k.unsqueeze(1);
+    e.valid = k > 0.5;
   }
   {
     auto live = e.valid.defined() ? e.scores.masked_select(e.valid) : e.scores;  // NaN rows left out
@@ -311,7 +361,8 @@ Experience Loop::rollout(int64_t it, json& m) {
   m["response_length"] = e.mask.sum().item<double>() / static_cast<double>(std::max<int64_t>(b - nan, 1));
   m["zero_std_share"] = zero_std_share(e.scores.cpu(), torch::tensor(e.group, torch::kInt64));
 
-  // Old log-probs, reference log-probs, values: no grad, in micro-batches. At temperature 1 the
+  // Old log-probs, reference log-probs, values: no grad, in micro-batches, each rank over its own
+  // rows (a row's numbers do not depend on the others'). At temperature 1 the
   // engine's log-probs are the old log-probs (log p under the weights it sampled with, as TRL takes
   // generate()'s scores; logprob_gap checks them against the trainer's forward on the first and every
   // 10th iteration), so the policy forward is skipped unless rollout.recompute_logprobs. On-policy
@@ -320,23 +371,22 @@ Experience Loop::rollout(int64_t it, json& m) {
   const bool check_gap = cfg_.rollout.temperature == 1.0 && it % 10 == 0;
   torch::Tensor engine_lp;
   if (cfg_.rollout.temperature == 1.0) {
-    engine_lp = torch::zeros({b, e.width}, torch::kFloat32);
+    engine_lp = torch::zeros({bl, e.width}, torch::kFloat32);
     int64_t i = 0;
     for (auto& c : done)
       for (auto& s : c.samples) {
         engine_lp[i].narrow(0, 0, static_cast<int64_t>(s.logprobs.size())).copy_(torch::tensor(s.logprobs, torch::kFloat32));
         ++i;
       }
-    engine_lp = engine_lp.to(device_) * e.mask;
+    engine_lp = gather(engine_lp, "the sampling log-probs").to(device_) * e.mask;
   }
   t0 = Clock::now();
   {
     torch::NoGradGuard ng;
     train::AutocastGuard ac(device_, amp_);
     std::vector<torch::Tensor> lp, ref, val;
-    for (int64_t s = 0; s < b; s += cfg_.algo.micro_batch) {
-      std::vector<int64_t> idx;
-      for (int64_t i = s; i < std::min(b, s + cfg_.algo.micro_batch); ++i) idx.push_back(i);
+    for (int64_t s = 0; s < bl; s += cfg_.algo.micro_batch) {
+      std::vector<int64_t> idx(mine_idx.begin() + s, mine_idx.begin() + std::min(bl, s + cfg_.algo.micro_batch));
       if (!use_engine_lp || check_gap)
         lp.push_back(policy_forward(actor_, e.rows, idx, e.width, cfg_.rollout.temperature, false, device_).logp);
       if (ref_) {
@@ -346,21 +396,27 @@ Experience Loop::rollout(int64_t it, json& m) {
       }
       if (critic_) val.push_back(critic_values(critic_, e.rows, idx, e.width, device_));
     }
-    torch::Tensor trainer_lp = lp.empty() ? torch::Tensor() : torch::cat(lp);
+    // This rank's [bl, A] rows of a forward, gathered to [b, A].
+    auto all_rows = [&](std::vector<torch::Tensor>& parts, const char* what) {
+      return gather(parts.empty() ? torch::zeros({0, e.width}, torch::TensorOptions().dtype(torch::kFloat32).device(device_))
+                                  : torch::cat(parts), what);
+    };
+    torch::Tensor trainer_lp = (!use_engine_lp || check_gap) ? all_rows(lp, "the policy log-probs") : torch::Tensor();
     e.old_logp = use_engine_lp ? engine_lp : trainer_lp;
     if (check_gap && trainer_lp.defined())
       m["logprob_gap"] = ((engine_lp - trainer_lp).abs() * e.mask).sum().item<double>() / std::max(1.0, e.mask.sum().item<double>());
     if (ref_) {
-      e.ref_logp = torch::cat(ref);
+      e.ref_logp = all_rows(ref, "the reference log-probs");
       e.kl = kl_estimate(e.old_logp, e.ref_logp, e.mask, cfg_.algo.kl_estimator);
     }
-    if (critic_) e.values = torch::cat(val) * e.mask;
+    if (critic_) e.values = all_rows(val, "the critic values") * e.mask;
   }
   m["time_experience_s"] = since(t0);
   if (ref_) {
     m["kl"] = ((e.kl * e.mask).sum(1)).mean().item<double>();  // per sequence
     m["kl_beta"] = kl_.beta();
   }
+  // On the whole batch on every rank: group and whitening statistics and token counts are global.
   compute_advantages(e, cfg_.algo, kl_.beta());
   return e;
 }
@@ -385,7 +441,11 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
       if (tokens == 0) continue;
       const double lr_mult = train::lr_multiplier(cfg_.schedule, st_.optimizer_steps,
                                                   cfg_.train.iterations * a.ppo_epochs * a.minibatches);
-      for (size_t s = 0; s < rows.size(); s += static_cast<size_t>(a.micro_batch)) {
+      // The minibatch's micro-batches, shared among the ranks as train::Trainer shares a step's.
+      const int64_t n_micro = (static_cast<int64_t>(rows.size()) + a.micro_batch - 1) / a.micro_batch;
+      const auto [mine_lo, mine_hi] = dist::shard(n_micro, dp_->rank(), dp_->size());
+      for (size_t s = static_cast<size_t>(mine_lo * a.micro_batch); s < std::min(rows.size(), static_cast<size_t>(mine_hi * a.micro_batch));
+           s += static_cast<size_t>(a.micro_batch)) {
         std::vector<int64_t> idx(rows.begin() + static_cast<int64_t>(s),
                                  rows.begin() + static_cast<int64_t>(std::min(rows.size(), s + static_cast<size_t>(a.micro_batch))));
         auto ii = torch::tensor(idx, torch::kInt64).to(device_);
@@ -424,6 +484,7 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
       auto step = [&](train::AdamW& opt, double lr) {
         std::vector<torch::Tensor> ps;
         for (auto& g : opt.groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
+        if (dp_->distributed()) dp_->all_reduce_gradients(ps);  // the minibatch's gradient: every rank's share summed
         const double gn = train::clip_grad_norm(ps, cfg_.train.max_grad_norm);
         RLEIF_CHECK(std::isfinite(gn), "ppo: the gradient norm is ", gn, " at iteration ", it + 1,
                     "; lower optim.lr or check the rewards (metrics.jsonl)");
@@ -436,6 +497,14 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
       ++st_.optimizer_steps;
       ++n_steps;
     }
+  }
+  if (dp_->distributed()) {
+    const json t = dp_->sum_numbers(json{{"pg", sum_pg}, {"clip", sum_clip}, {"ratio", sum_ratio}, {"ent", sum_ent},
+                                         {"vloss", sum_vloss}, {"vclip", sum_vclip}, {"tokens", sum_tokens}},
+                                    str("the update metrics of iteration ", it + 1));
+    sum_pg = t.value("pg", 0.0), sum_clip = t.value("clip", 0.0), sum_ratio = t.value("ratio", 0.0);
+    sum_ent = t.value("ent", 0.0), sum_vloss = t.value("vloss", 0.0), sum_vclip = t.value("vclip", 0.0);
+    sum_tokens = t.value("tokens", 0.0);
   }
   const double tok = std::max(1.0, sum_tokens);
   if (policy_on) {
@@ -472,11 +541,22 @@ PpoResult Loop::run() {
   const auto& tr = cfg_.train;
   train::configure_threads(static_cast<int>(tr.threads));
   device_ = model::parse_device(tr.device, "train.device");
+  dp_ = &dist::Context::world(tr.dist, device_);
+  dist::Context& dp = *dp_;
+  if (dp.distributed()) device_ = dp.device();  // CUDA: cuda:LOCAL_RANK
+  RLEIF_CHECK(cfg_.rollout.prompts_per_iteration >= dp.size(), "rollout.prompts_per_iteration = ",
+              cfg_.rollout.prompts_per_iteration, " but ", dp.size(), " ranks run: each rank samples its share of an ",
+              "iteration's prompts, so some would idle; set rollout.prompts_per_iteration to at least WORLD_SIZE");
   train::configure_determinism(tr.deterministic, static_cast<uint64_t>(tr.seed));
   amp_ = train::autocast_dtype(tr.precision, device_);
   make_dirs(tr.output_dir);
-  ckpt_.remove_temporaries();
-  std::string resume = tr.resume ? ckpt_.latest() : "";
+  if (dp.is_main()) ckpt_.remove_temporaries();
+  std::string resume;
+  if (tr.resume) {
+    resume = dp.share(dp.is_main() ? ckpt_.latest() : std::string(), "choosing the checkpoint to resume from");
+    RLEIF_CHECK(resume.empty() || is_directory(resume), "rank ", dp.rank(), ": rank 0 resumes from ", resume,
+                ", which this process cannot see; put train.output_dir on a filesystem all ranks share");
+  }
   if (!tr.resume)
     RLEIF_CHECK(ckpt_.list().empty(), tr.output_dir, " already holds checkpoints and train.resume=false; choose a new "
                 "train.output_dir or delete ", ckpt_.dir());
@@ -497,11 +577,28 @@ PpoResult Loop::run() {
   actor_opt_ = std::make_unique<train::AdamW>(train::decay_groups(*actor_, cfg_.optim.weight_decay), cfg_.optim);
   if (critic_)
     critic_opt_ = std::make_unique<train::AdamW>(train::decay_groups(*critic_, cfg_.critic_optim.weight_decay), cfg_.critic_optim);
+  if (dp.distributed()) {
+    // Every rank must see the same prompts and models; then rank 0's weights are copied to all.
+    std::vector<torch::Tensor> ps;
+    for (auto* o : {actor_opt_.get(), critic_opt_.get()})
+      if (o)
+        for (auto& g : o->groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
+    int64_t numel = 0;
+    for (const auto& p : ps) numel += p.numel();
+    const std::string mine = str(prompts_.size(), " prompts and ", ps.size(), " trained tensors (", numel, " values)");
+    const auto all = dp.all_gather(mine, "comparing the ranks' prompts and models");
+    for (int r = 1; r < dp.size(); ++r)
+      RLEIF_CHECK(all[static_cast<size_t>(r)] == all[0], "rank ", r, " has ", all[static_cast<size_t>(r)], " but rank 0 has ",
+                  all[0], "; all ranks must read the same prompts and models with the same config");
+    dp.broadcast(ps, 0, "copying rank 0's weights to every rank");
+  }
   if (!resume.empty()) {
     resume_from(resume);
     log_info("resuming from ", resume, " at iteration ", st_.iteration, "/", tr.iterations);
   }
-  rewarder_ = std::make_unique<Rewarder>(cfg_.reward, tmpl_, tr.device == "auto" ? device_.str() : tr.device, remote_);
+  // A rank's reward models share its device (cuda:LOCAL_RANK under torchrun).
+  rewarder_ = std::make_unique<Rewarder>(cfg_.reward, tmpl_, tr.device == "auto" || dp.distributed() ? device_.str() : tr.device,
+                                         remote_);
   const std::string own_tok = file_or_empty(tok_path_);
   for (const auto& d : rewarder_->model_dirs())
     if (file_or_empty((fsys::path(d) / "tokenizer.json").string()) != own_tok)
@@ -509,22 +606,32 @@ PpoResult Loop::run() {
 
   PpoResult result;
   const std::string model_dir = (fsys::path(tr.output_dir) / "model").string();
-  trim_metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string(), resume.empty() ? -1 : st_.iteration);
-  JsonlAppender metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string());
+  std::optional<JsonlAppender> metrics;  // rank 0 writes the job's files
+  if (dp.is_main()) {
+    trim_metrics((fsys::path(tr.output_dir) / "metrics.jsonl").string(), resume.empty() ? -1 : st_.iteration);
+    metrics.emplace((fsys::path(tr.output_dir) / "metrics.jsonl").string());
+  }
   if (st_.iteration >= tr.iterations) {
     log_info("the run in ", tr.output_dir, " is already complete (", st_.iteration, " iterations)");
+    if (!dp.is_main()) {
+      dp.barrier("the end of a complete run");
+      result.iteration = st_.iteration;
+      result.model_dir = model_dir;
+      return result;
+    }
     if (!path_exists((fsys::path(model_dir) / "config.json").string()) && !model::is_adapter_dir(model_dir))
       save_policy(model_dir, true);
     const std::string critic_dir = (fsys::path(tr.output_dir) / "critic").string();
     if (critic_ && !path_exists((fsys::path(critic_dir) / "config.json").string()))
       model::save_score_model(critic_, critic_dir, fsys::path(tok_path_).parent_path().string());
+    dp.barrier("the end of a complete run");
     result.iteration = st_.iteration;
     result.model_dir = model_dir;
     return result;
   }
-  if (st_.iteration == 0 && !eval_.empty()) {
+  if (st_.iteration == 0 && !eval_.empty() && dp.is_main()) {
     result.first_eval = evaluate();
-    metrics.append(json{{"iteration", 0}, {"eval", result.first_eval}});
+    metrics->append(json{{"iteration", 0}, {"eval", result.first_eval}});
     log_info("held-out greedy accuracy before PPO: ", result.first_eval.dump());
   }
 
@@ -559,11 +666,11 @@ PpoResult Loop::run() {
     m["time_s"] = since(t_it);
     m["elapsed_s"] = st_.elapsed_s;
     m["tokens"] = st_.tokens;
-    metrics.append(m);
+    if (metrics) metrics->append(m);
     const bool last = st_.iteration == tr.iterations;
-    if (tr.eval_every > 0 && st_.iteration % tr.eval_every == 0 && !last && !eval_.empty()) {
+    if (tr.eval_every > 0 && st_.iteration % tr.eval_every == 0 && !last && !eval_.empty() && dp.is_main()) {
       json ev = evaluate();
-      metrics.append(json{{"iteration", st_.iteration}, {"eval", ev}});
+      metrics->append(json{{"iteration", st_.iteration}, {"eval", ev}});
       progress.note(str("eval @ iteration ", st_.iteration, ": ", ev.dump()));
       result.last_eval = ev;
     }
@@ -572,11 +679,15 @@ PpoResult Loop::run() {
     if (m.contains("train_accuracy")) f.emplace_back("acc", str(m["train_accuracy"].get<double>()));
     if (m.contains("clipfrac")) f.emplace_back("clip", str(m["clipfrac"].get<double>()));
     progress.update(st_.iteration, f);
-    if (last || (tr.save_every > 0 && st_.iteration % tr.save_every == 0) || train::StopSignals::stop_requested()) {
-      save_checkpoint();
-      metrics.sync();
+    const bool stop = dp.any(train::StopSignals::stop_requested(), str("the stop check of iteration ", st_.iteration));
+    if (last || (tr.save_every > 0 && st_.iteration % tr.save_every == 0) || stop) {
+      if (dp.is_main()) {
+        save_checkpoint();
+        metrics->sync();
+      }
+      dp.barrier(str("the checkpoint of iteration ", st_.iteration));
     }
-    if (train::StopSignals::stop_requested() && !last) {
+    if (stop && !last) {
       progress.note(str("stopping at iteration ", st_.iteration, " on signal ", train::StopSignals::signal(),
                         "; checkpoint saved; run the same command to resume"));
       result.status = PpoStatus::interrupted;
@@ -587,14 +698,17 @@ PpoResult Loop::run() {
   }
   progress.finish();
   engine_.reset();
-  save_policy(model_dir, true);
-  if (critic_) model::save_score_model(critic_, (fsys::path(tr.output_dir) / "critic").string(),
-                                       fsys::path(tok_path_).parent_path().string());
-  if (!eval_.empty()) {
-    result.last_eval = evaluate();
-    metrics.append(json{{"iteration", st_.iteration}, {"eval", result.last_eval}});
+  if (dp.is_main()) {
+    save_policy(model_dir, true);
+    if (critic_) model::save_score_model(critic_, (fsys::path(tr.output_dir) / "critic").string(),
+                                         fsys::path(tok_path_).parent_path().string());
+    if (!eval_.empty()) {
+      result.last_eval = evaluate();
+      metrics->append(json{{"iteration", st_.iteration}, {"eval", result.last_eval}});
+    }
+    metrics->sync();
   }
-  metrics.sync();
+  dp.barrier("the final model");
   result.iteration = st_.iteration;
   result.model_dir = model_dir;
   log_info("PPO: ", st_.iteration, " iterations in ", human_seconds(st_.elapsed_s), "; policy in ", model_dir);
@@ -604,10 +718,6 @@ PpoResult Loop::run() {
 }  // namespace
 
 PpoResult run_ppo(const PpoConfig& cfg, const std::string& config_yaml, RemoteRewardFn remote) {
-  const int world = dist::Launch::from_env().world;
-  RLEIF_CHECK(world == 1, "rleif ppo runs as one process, but WORLD_SIZE=", world, " (torchrun?): data-parallel PPO is not ",
-              "implemented yet (docs/SCALING.md) and every rank would run the whole job into the same train.output_dir; ",
-              "launch rleif ppo without torchrun");
   Loop loop(cfg, config_yaml, std::move(remote));
   return loop.run();
 }

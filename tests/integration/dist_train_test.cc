@@ -1,4 +1,4 @@
-// Data-parallel `rleif sft` and `rleif rm train` over c10d Gloo on loopback, two processes launched
+// Data-parallel `rleif sft`, `rleif rm train` and `rleif ppo` over c10d Gloo on loopback, two processes launched
 // as torchrun would (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and by torchrun itself:
 // the same global batch gives the one-process weights (within 1e-6), a step whose micro-batches
 // leave one rank idle and data with skipped records do not hang, a killed rank makes the other fail
@@ -260,6 +260,55 @@ TEST_F(DistCli, TorchrunLaunchesTheSameJob) {
   EXPECT_LE(max_weight_diff(single() + "/model", out + "/model"), 1e-6);
 }
 
+// `rleif ppo` as 2 ranks: each samples and scores half of an iteration's prompts (whole groups),
+// the experience is gathered, advantages are computed on the whole batch, and each minibatch's
+// micro-batches are shared; the policy (and critic) end as one process's within 1e-6.
+std::vector<std::string> ppo_args(const std::string& policy, const std::string& prompts, const std::string& out,
+                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> a{test::rleif_bin(), "ppo", "policy.path=" + policy, "reward.kind=rule",
+                             "data.prompts=" + prompts, "data.limit=8", "rollout.prompts_per_iteration=4",
+                             "rollout.n=2", "rollout.max_new_tokens=12", "algo.ppo_epochs=2", "algo.minibatches=2",
+                             "algo.micro_batch=2", "algo.entropy_coef=0.01", "optim.lr=1e-3", "critic_optim.lr=1e-3",
+                             "train.threads=1", "train.deterministic=true", "train.iterations=3",
+                             "train.dist.timeout_s=60", "train.output_dir=" + out};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::vector<json> iteration_metrics(const std::string& run) {
+  std::vector<json> v;
+  for (auto& m : read_jsonl(run + "/metrics.jsonl"))
+    if (m.contains("reward")) v.push_back(m);
+  return v;
+}
+
+TEST_F(DistCli, PpoTwoRanksGiveTheOneProcessWeights) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {"grpo", {"algo.advantage=grpo", "algo.kl.beta=0.05", "algo.kl_in=loss"}},
+      {"gae", {"algo.advantage=gae", "algo.kl.beta=0.05", "algo.whiten_advantages=true"}}};
+  for (const auto& [name, extra] : cases) {
+    SCOPED_TRACE(name);
+    const std::string one = test::temp_dir("dist_ppo1_" + name), two = test::temp_dir("dist_ppo2_" + name);
+    auto r = run_command(ppo_args(single() + "/model", *root_ + "/train.jsonl", one, extra), 600);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    Job j = run_ranks(ppo_args(single() + "/model", *root_ + "/train.jsonl", two, extra), 2, two);
+    ASSERT_EQ(j.codes, (std::vector<int>{0, 0})) << j.all_logs();
+    // Rank 0 alone wrote the metrics: the same samples (rewards, lengths) and the same update.
+    auto m1 = iteration_metrics(one), m2 = iteration_metrics(two);
+    ASSERT_EQ(m1.size(), 3u);
+    ASSERT_EQ(m2.size(), m1.size());
+    for (size_t i = 0; i < m1.size(); ++i)
+      for (const char* k : {"reward", "response_length", "kl", "policy_loss", "entropy", "value_loss"}) {
+        ASSERT_EQ(m2[i].contains(k), m1[i].contains(k)) << k;
+        if (m1[i].contains(k))
+          EXPECT_NEAR(m2[i][k].get<double>(), m1[i][k].get<double>(), 1e-6) << k << " at iteration " << i + 1;
+      }
+    EXPECT_LE(max_weight_diff(one + "/model", two + "/model"), 1e-6);
+    if (name == "gae") EXPECT_LE(max_weight_diff(one + "/critic", two + "/critic"), 1e-6);
+    EXPECT_TRUE(path_exists(two + "/checkpoints/checkpoint-3/trainer_state.json"));
+  }
+}
+
 TEST_F(DistCli, BadLaunchesAreClearErrors) {
   auto with_env = [](std::vector<std::string> env, const std::vector<std::string>& cmd) {
     env.insert(env.begin(), "/usr/bin/env");
@@ -272,13 +321,6 @@ TEST_F(DistCli, BadLaunchesAreClearErrors) {
   auto no_addr = with_env({"-u", "MASTER_ADDR", "RANK=0", "WORLD_SIZE=2", "MASTER_PORT=29999"}, sft(test::temp_dir("dist_noaddr")));
   EXPECT_EQ(no_addr.exit_code, 1) << no_addr.out;
   EXPECT_NE(no_addr.out.find("MASTER_ADDR is unset"), std::string::npos) << no_addr.out;
-  // rleif ppo is one process only: under torchrun it refuses instead of running the job twice.
-  auto ppo = with_env({"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=29999"},
-                      {test::rleif_bin(), "ppo", "policy.path=" + single() + "/model", "reward.kind=rule",
-                       "algo.advantage=grpo", "algo.kl.beta=0", "data.prompts=" + *root_ + "/train.jsonl",
-                       "train.output_dir=" + test::temp_dir("dist_ppo")});
-  EXPECT_EQ(ppo.exit_code, 1) << ppo.out;
-  EXPECT_NE(ppo.out.find("rleif ppo runs as one process, but WORLD_SIZE=2"), std::string::npos) << ppo.out;
   auto bad_rank = with_env({"RANK=2", "WORLD_SIZE=2"}, sft(test::temp_dir("dist_badrank")));
   EXPECT_EQ(bad_rank.exit_code, 1) << bad_rank.out;
   EXPECT_NE(bad_rank.out.find("RANK='2': expected an integer in [0, 1]"), std::string::npos) << bad_rank.out;
