@@ -223,9 +223,10 @@ struct OpenAITeacher::Impl {
   void retry(std::unique_ptr<Request> r, RetryReason why, const std::string& what) {
     r->last_error = what;
     if (r->attempts > opts.max_retries) {
-      fail(std::move(r), str("teacher request to ", endpoint, " failed after ", r->attempts, " attempts; last error: ",
-                             what, ". Check that the server is up and teacher.base_url is right, or raise ",
-                             "teacher.max_retries"));
+      std::string msg = str("teacher request to ", endpoint, " failed after ", r->attempts, " attempts; last error: ",
+                            what, ". Check that the server is up and teacher.base_url is right, or raise ",
+                            "teacher.max_retries");
+      fail(std::move(r), msg);  // msg first: see finish() on argument order
       return;
     }
     {
@@ -264,19 +265,25 @@ struct OpenAITeacher::Impl {
       return;
     }
     if (status == 429) return retry(std::move(r), RetryReason::rate_limited, "HTTP 429 (rate limited)");
-    if (status == 408 || status >= 500)
-      return retry(std::move(r), RetryReason::server_error, str("HTTP ", status, ": ", r->response.substr(0, 200)));
+    // Each message is built before the request is moved into retry()/fail(): the order in which a
+    // call's arguments are evaluated is unspecified, so `f(std::move(r), r->x)` may read a null r.
+    if (status == 408 || status >= 500) {
+      std::string what = str("HTTP ", status, ": ", r->response.substr(0, 200));
+      return retry(std::move(r), RetryReason::server_error, what);
+    }
     if (status != 200) {
       std::string hint = status == 401 || status == 403
                              ? str("; check the API key in $", opts.api_key_env, " (teacher.api_key_env)")
                          : status == 404 ? "; check teacher.base_url (the API root, e.g. .../v1) and teacher.model"
                                          : "";
-      return fail(std::move(r), str("teacher at ", endpoint, " answered HTTP ", status, ": ",
-                                    r->response.substr(0, 300), hint));
+      std::string what = str("teacher at ", endpoint, " answered HTTP ", status, ": ", r->response.substr(0, 300), hint);
+      return fail(std::move(r), what);
     }
     json j = json::parse(r->response, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return retry(std::move(r), RetryReason::malformed, str("body is not JSON (", r->response.size(), " bytes)"));
+    if (j.is_discarded() || !j.is_object()) {
+      std::string what = str("body is not JSON (", r->response.size(), " bytes)");
+      return retry(std::move(r), RetryReason::malformed, what);
+    }
     const json* choices = j.contains("choices") ? &j["choices"] : nullptr;
     if (!choices || !choices->is_array() || choices->empty() || !(*choices)[0].is_object())
       return retry(std::move(r), RetryReason::malformed, "JSON without choices[0]");

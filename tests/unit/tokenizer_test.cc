@@ -192,7 +192,7 @@ TEST(TokenizerPostProcessor, RobertaAndWellKnownNames) {
   Tokenizer r = Tokenizer::from_json(j, "roberta");
   EXPECT_EQ(r.encode("a"), (Ids{1, 0, 2}));
   json g = bpe_json(vocab_of({"a"}), json::array());
-  g["added_tokens"] = {added(1, "<|endoftext|>", true)};
+  g["added_tokens"] = json::array({added(1, "<|endoftext|>", true)});  // one element: {x} would copy x under clang
   g["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}};
   Tokenizer gpt = Tokenizer::from_json(g, "gpt2-like");
   EXPECT_EQ(gpt.encode("a"), (Ids{0}));
