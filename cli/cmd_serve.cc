@@ -120,7 +120,7 @@ Command make_command() {
                    args->bind(app, "--device", {"device"}, "auto | cpu | cuda | cuda:N");
                    args->bind(app, "--threads", {"threads"}, "CPU threads (0 = all)");
                    args->bind(app, "--max-batch", {"serve.engine.max_batch"}, "sequences decoded together");
-                   args->bind(app, "--max-queue", {"serve.max_queue"}, "requests allowed to wait; beyond that: 503");
+                   args->bind(app, "--max-queue", {"serve.max_queue"}, "samples (prompts x n) allowed to wait beyond the engine's rows; beyond that: 503");
                    args->bind(app, "--max-len", {"serve.engine.max_len"}, "prompt + completion tokens per sequence");
                    args->bind_list(app, "--reward-model", "reward_models",
                                    "reward model to serve on /get_reward and /v1/rewards, as DIR or NAME=DIR; repeat "
