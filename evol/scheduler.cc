@@ -31,10 +31,11 @@ Scheduler::Scheduler(Teacher& teacher, int max_active, const std::atomic<bool>* 
 bool Scheduler::halting() const { return !error_.empty() || (stop_ && stop_->load()); }
 
 void Scheduler::post(int64_t index, std::function<void()> event) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    events_.emplace_back(index, std::move(event));
-  }
+  // Notify under the lock: once the event is visible, run() may take it, finish, return and destroy
+  // this Scheduler (its condition variable included) while a notify outside the lock was still to
+  // come (TSan: pthread_cond_signal racing ~Scheduler).
+  std::lock_guard<std::mutex> l(mu_);
+  events_.emplace_back(index, std::move(event));
   cv_.notify_one();
 }
 
