@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <limits>
 #include <map>
 
 #include "core/fs.h"
@@ -450,13 +451,31 @@ class Renderer {
     if (op == ">") return x > y;
     if (op == "<=") return x <= y;
     if (op == ">=") return x >= y;
-    if (op == "+") return ints ? json(a.get<int64_t>() + b.get<int64_t>()) : json(x + y);
-    if (op == "-") return ints ? json(a.get<int64_t>() - b.get<int64_t>()) : json(x - y);
-    if (op == "*") return ints ? json(a.get<int64_t>() * b.get<int64_t>()) : json(x * y);
+    // Integers as Python's, within 64 bits: a result beyond is an error (Python would go on with a
+    // bigint), never a wrapped value; // and % floor toward negative infinity.
+    const int64_t p = ints ? a.get<int64_t>() : 0, q = ints ? b.get<int64_t>() : 0;
+    int64_t r = 0;
+    auto overflow = [&]() -> json {
+      RLEIF_FAIL("chat template: ", p, " ", op, " ", q, " does not fit in 64 bits");
+    };
+    if (op == "+") return !ints ? json(x + y) : __builtin_add_overflow(p, q, &r) ? overflow() : json(r);
+    if (op == "-") return !ints ? json(x - y) : __builtin_sub_overflow(p, q, &r) ? overflow() : json(r);
+    if (op == "*") return !ints ? json(x * y) : __builtin_mul_overflow(p, q, &r) ? overflow() : json(r);
     RLEIF_CHECK(y != 0, "chat template: division by zero");
     if (op == "/") return x / y;
-    if (op == "//") return ints ? json(a.get<int64_t>() / b.get<int64_t>()) : json(std::floor(x / y));
-    if (op == "%") return ints ? json(((a.get<int64_t>() % b.get<int64_t>()) + b.get<int64_t>()) % b.get<int64_t>()) : json(std::fmod(x, y));
+    if (ints && p == std::numeric_limits<int64_t>::min() && q == -1) return overflow();
+    if (op == "//") {
+      if (!ints) return std::floor(x / y);
+      int64_t d = p / q;
+      if (p % q != 0 && ((p < 0) != (q < 0))) --d;
+      return d;
+    }
+    if (op == "%") {
+      if (!ints) return std::fmod(x, y);
+      int64_t m = p % q;
+      if (m != 0 && ((m < 0) != (q < 0))) m += q;
+      return m;
+    }
     RLEIF_FAIL("chat template: unknown operator '", op, "'");
   }
 
