@@ -4,7 +4,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "model/tokenizer.h"
 #include "tests/fuzz/targets.h"
+#include "train/domain_tokenizer.h"
 
 namespace rleif::fuzz {
 
@@ -16,6 +18,16 @@ const std::vector<Target>& targets() {
       {"chat_template", chat_template},
   };
   return all;
+}
+
+const Tokenizer& domain_tokenizer() {
+  static const Tokenizer tok = Tokenizer::from_json(
+      train::build_domain_tokenizer({"Tom has 3 apples and buys 12 more. How many apples does he have?",
+                                     "The answer is: 15", "Step 1: 3 + 12 = 15.", "Réponse: ünïcode 数学",
+                                     "Below is an instruction. ### Response: Let's think step by step."},
+                                    {}),
+      "fuzz domain tokenizer");
+  return tok;
 }
 
 const std::string& scratch_file(const std::string& bytes, const char* suffix) {

@@ -5,21 +5,11 @@
 #include "rm/data.h"
 #include "rm/label_mc.h"
 #include "tests/fuzz/targets.h"
-#include "train/domain_tokenizer.h"
 #include "train/evaluate.h"
 #include "train/sft_data.h"
 
 namespace rleif::fuzz {
 namespace {
-
-const Tokenizer& sft_tokenizer() {
-  static const Tokenizer tok = Tokenizer::from_json(
-      train::build_domain_tokenizer({"Below is an instruction. ### Response: Let's think step by step.",
-                                     "The answer is: 42"},
-                                    {}),
-      "fuzz sft tokenizer");
-  return tok;
-}
 
 rm::PrmReadOptions prm_options(rm::PrmFormat f, rm::BadRecord on_error) {
   rm::PrmReadOptions o;
@@ -57,7 +47,7 @@ int jsonl_records(const uint8_t* data, size_t size) {
         train::SftDataOptions o;
         o.max_length = 64;
         o.on_error = skip ? train::OnError::skip : train::OnError::error;
-        (void)train::load_sft_data(path, sft_tokenizer(), 2, o);
+        (void)train::load_sft_data(path, domain_tokenizer(), 2, o);
         break;
       }
       case 12: {

@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+namespace rleif {
+class Tokenizer;
+}
+
 namespace rleif::fuzz {
 
 int safetensors_header(const uint8_t* data, size_t size);  // a .safetensors file
@@ -24,6 +28,10 @@ struct Target {
   int (*fn)(const uint8_t*, size_t);
 };
 const std::vector<Target>& targets();
+
+// The built-in domain's byte-level BPE tokenizer (a split regex, digits alone), learned once per
+// process on a few lines of the domain and of the SFT templates.
+const Tokenizer& domain_tokenizer();
 
 // Writes `bytes` to a per-process scratch file (same path each call) and returns its path.
 const std::string& scratch_file(const std::string& bytes, const char* suffix = ".jsonl");

@@ -1,7 +1,6 @@
 #include "core/error.h"
 #include "model/tokenizer.h"
 #include "tests/fuzz/targets.h"
-#include "train/domain_tokenizer.h"
 
 namespace rleif::fuzz {
 namespace {
@@ -16,16 +15,6 @@ void exercise(const Tokenizer& tok, std::string_view text) {
   (void)tok.decode(ids, false);
   (void)tok.decode(ids, true);
   for (int32_t id : ids) (void)tok.id_to_token(id);
-}
-
-// The built-in domain's tokenizer (byte-level BPE with a split regex), learned once per process.
-const Tokenizer& domain_tokenizer() {
-  static const Tokenizer tok = Tokenizer::from_json(
-      train::build_domain_tokenizer({"Tom has 3 apples and buys 12 more. How many apples does he have?",
-                                     "The answer is: 15", "Step 1: 3 + 12 = 15.", "Réponse: ünïcode 数学"},
-                                    {}),
-      "fuzz domain tokenizer");
-  return tok;
 }
 
 }  // namespace
