@@ -170,40 +170,59 @@ struct Dims {
   float scale() const { return 1.0f / std::sqrt(static_cast<float>(D)); }
 };
 
-// One sequence: token rows [start, start + T), attending causally within themselves only.
+// One sequence's queries: token rows [start, start + T). Their keys are the ctx prefix rows
+// [ctx_start, ctx_start + ctx) (a shared prompt's, all visible; none when ctx = 0) and then their own
+// rows, causally: query i sees keys 0 .. ctx + i of that list.
 struct Seq {
   int64_t start, T;
-  int64_t tp() const { return round8(T); }  // row length of the per-task score buffers
+  int64_t ctx_start = 0, ctx = 0;
+  int64_t keys() const { return ctx + T; }
+  int64_t tp() const { return round8(keys()); }  // row length of the per-task score buffers
 };
 
-// dst [D, tp] = src^T for src's T rows of D floats (row stride ld); columns T..tp are zero.
-void transpose_head(const float* src, int64_t ld, const Seq& s, int64_t D, float* dst) {
-  const int64_t tp = s.tp();
-  for (int64_t t = 0; t < s.T; ++t)
-    for (int64_t e = 0; e < D; ++e) dst[e * tp + t] = src[t * ld + e];
-  for (int64_t e = 0; e < D; ++e) std::fill(dst + e * tp + s.T, dst + (e + 1) * tp, 0.0f);
+// The key (or value) rows of s for one head, [keys, D] with row stride *ld: in place (stride `ld`) when
+// s has no prefix, else the prefix's rows and then its own copied into buf (stride D).
+const float* key_rows(const float* head, int64_t ld, const Seq& s, int64_t D, float* buf, int64_t* ld_out) {
+  if (s.ctx == 0) {
+    *ld_out = ld;
+    return head + s.start * ld;
+  }
+  for (int64_t t = 0; t < s.ctx; ++t) std::memcpy(buf + t * D, head + (s.ctx_start + t) * ld, sizeof(float) * D);
+  for (int64_t t = 0; t < s.T; ++t) std::memcpy(buf + (s.ctx + t) * D, head + (s.start + t) * ld, sizeof(float) * D);
+  *ld_out = D;
+  return buf;
 }
 
-// The span of a score-matrix product (S = Q K^T, dP = dO V^T) for query rows [i0, i1): keys up to
-// i1 - 1, rounded up to whole vectors (the buffers are tp wide), reducing over D.
-Span score_span(int64_t i1, int64_t D) { return {round8(i1), 0, D}; }
+// dst [D, tp] = src^T for src's n rows of D floats (row stride ld); columns n..tp are zero.
+void transpose_rows(const float* src, int64_t ld, int64_t n, int64_t D, int64_t tp, float* dst) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t e = 0; e < D; ++e) dst[e * tp + t] = src[t * ld + e];
+  for (int64_t e = 0; e < D; ++e) std::fill(dst + e * tp + n, dst + (e + 1) * tp, 0.0f);
+}
 
-// Per-thread buffers for sequences up to d.longest: s (scores, then P) and dp [T, tp]; kt, vt [D, tp];
-// delta [T]. They live in a thread_local vector that only grows: a fresh allocation per call is an
-// mmap above 128 KiB, and its page faults and the unmap's TLB shootdowns across threads had cost more
-// than the products.
+// The span of a score-matrix product (S = Q K^T, dP = dO V^T) for query rows [i0, i1) of a sequence
+// with a ctx-row prefix: keys up to ctx + i1 - 1, rounded up to whole vectors (the buffers are tp
+// wide), reducing over D.
+Span score_span(int64_t ctx, int64_t i1, int64_t D) { return {round8(ctx + i1), 0, D}; }
+
+// Per-thread buffers for up to d.longest keys (and queries): s (scores, then P) and dp [T, tp]; kt, vt
+// [D, tp]; kc, vc [T, D] (a prefixed sequence's key and value rows, gathered); delta [T]. They live in
+// a thread_local vector that only grows: a fresh allocation per call is an mmap above 128 KiB, and its
+// page faults and the unmap's TLB shootdowns across threads had cost more than the products.
 struct Scratch {
-  float *s, *dp, *kt, *vt, *delta;
+  float *s, *dp, *kt, *vt, *kc, *vc, *delta;
   explicit Scratch(const Dims& d) {
     thread_local std::vector<float> buf;
     const int64_t T = d.longest, tp = round8(T);
-    const size_t need = static_cast<size_t>(2 * T * tp + 2 * d.D * tp + T);
+    const size_t need = static_cast<size_t>(2 * T * tp + 4 * d.D * tp + T);
     if (buf.size() < need) buf.resize(need);
     s = buf.data();
     dp = s + T * tp;
     kt = dp + T * tp;
     vt = kt + d.D * tp;
-    delta = vt + d.D * tp;
+    kc = vt + d.D * tp;
+    vc = kc + d.D * tp;
+    delta = vc + d.D * tp;
   }
 };
 
@@ -211,18 +230,19 @@ struct Scratch {
 // lse is [Hq, N].
 void forward_head(const Dims& d, const Seq& sq_, int64_t h, const float* q, const float* k, const float* v, float* o,
                   float* lse, Scratch& w, bool avx2) {
-  const int64_t g = h / (d.Hq / d.Hkv), T = sq_.T, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
+  const int64_t g = h / (d.Hq / d.Hkv), T = sq_.T, C = sq_.ctx, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
   const float* Q = q + sq_.start * sq + h * d.D;
-  const float* K = k + sq_.start * skv + g * d.D;
-  const float* V = v + sq_.start * skv + g * d.D;
+  int64_t ldk = 0, ldv = 0;
+  const float* K = key_rows(k + g * d.D, skv, sq_, d.D, w.kc, &ldk);  // [C+T, D]
+  const float* V = key_rows(v + g * d.D, skv, sq_, d.D, w.vc, &ldv);  // [C+T, D]
   float* O = o + sq_.start * sq + h * d.D;
   float* L = lse + h * d.N + sq_.start;
-  transpose_head(K, skv, sq_, d.D, w.kt);
+  transpose_rows(K, ldk, sq_.keys(), d.D, tp, w.kt);
   product<false>(T, Q, sq, w.kt, tp, w.s, tp, d.scale(), false, avx2,
-                 [&](int64_t, int64_t i1) { return score_span(i1, d.D); });
+                 [&](int64_t, int64_t i1) { return score_span(C, i1, d.D); });
   for (int64_t i = 0; i < T; ++i) {
     float* row = w.s + i * tp;
-    const int64_t len = i + 1;
+    const int64_t len = C + i + 1;
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j]);
     const float sum = exp_row(row, len, mx, avx2), inv = 1.0f / sum;
@@ -230,25 +250,31 @@ void forward_head(const Dims& d, const Seq& sq_, int64_t h, const float* q, cons
     std::fill(row + len, row + tp, 0.0f);  // the masked keys, read by the P V product's tile
     L[i] = mx + std::log(sum);
   }
-  product<false>(T, w.s, tp, V, skv, O, sq, 1.0f, false, avx2,
-                 [&](int64_t, int64_t i1) { return Span{d.D, 0, i1}; });
+  product<false>(T, w.s, tp, V, ldv, O, sq, 1.0f, false, avx2,
+                 [&](int64_t, int64_t i1) { return Span{d.D, 0, C + i1}; });
 }
 
-// One (sequence, kv head g): the gradients of every query head sharing g. dk and dv start at zero.
-void backward_group(const Dims& d, const Seq& sq_, int64_t g, const float* q, const float* k, const float* v,
-                    const float* o, const float* lse, const float* dout, float* dq, float* dk, float* dv, Scratch& w,
-                    bool avx2) {
-  const int64_t rep = d.Hq / d.Hkv, T = sq_.T, D = d.D, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
+// One (sequence, kv head g): the gradients of every query head sharing g. dK and dV of the sequence's
+// own rows and of its prefix rows are accumulated (they start at zero; a prefix collects its head's
+// and every branch's share, all within one task).
+void backward_seq(const Dims& d, const Seq& sq_, int64_t g, const float* q, const float* k, const float* v,
+                  const float* o, const float* lse, const float* dout, float* dq, float* dk, float* dv, Scratch& w,
+                  bool avx2) {
+  const int64_t rep = d.Hq / d.Hkv, T = sq_.T, C = sq_.ctx, D = d.D, sq = d.sq(), skv = d.skv(), tp = sq_.tp();
   const float scale = d.scale();
-  const float* K = k + sq_.start * skv + g * D;
-  const float* V = v + sq_.start * skv + g * D;
+  int64_t ldk = 0, ldv = 0;
+  const float* K = key_rows(k + g * D, skv, sq_, D, w.kc, &ldk);  // [C+T, D]
+  const float* V = key_rows(v + g * D, skv, sq_, D, w.vc, &ldv);  // [C+T, D]
   float* dK = dk + sq_.start * skv + g * D;
   float* dV = dv + sq_.start * skv + g * D;
-  transpose_head(K, skv, sq_, D, w.kt);
-  transpose_head(V, skv, sq_, D, w.vt);
-  auto scores = [&](int64_t, int64_t i1) { return score_span(i1, D); };
-  auto keys_upto = [&](int64_t, int64_t i1) { return Span{D, 0, i1}; };   // query rows: keys < i1
-  auto queries_from = [&](int64_t j0, int64_t) { return Span{D, j0, T}; };  // key rows: queries >= j0
+  float* dKc = dk + sq_.ctx_start * skv + g * D;  // the prefix's rows
+  float* dVc = dv + sq_.ctx_start * skv + g * D;
+  transpose_rows(K, ldk, sq_.keys(), D, tp, w.kt);
+  transpose_rows(V, ldv, sq_.keys(), D, tp, w.vt);
+  auto scores = [&](int64_t, int64_t i1) { return score_span(C, i1, D); };
+  auto keys_upto = [&](int64_t, int64_t i1) { return Span{D, 0, C + i1}; };  // query rows: keys < C + i1
+  auto every_query = [&](int64_t, int64_t) { return Span{D, 0, T}; };        // prefix key rows
+  auto queries_from = [&](int64_t j0, int64_t) { return Span{D, j0, T}; };   // own key rows: queries >= j0
   for (int64_t h = g * rep; h < (g + 1) * rep; ++h) {
     const int64_t off = sq_.start * sq + h * D;
     const float *Q = q + off, *O = o + off, *dO = dout + off;
@@ -259,37 +285,53 @@ void backward_group(const Dims& d, const Seq& sq_, int64_t g, const float* q, co
     for (int64_t i = 0; i < T; ++i) {
       float* pr = w.s + i * tp;
       float* dr = w.dp + i * tp;
-      const int64_t len = i + 1;
+      const int64_t len = C + i + 1;
       exp_row(pr, len, L[i], avx2);  // P = exp(S - lse)
       const float dl = w.delta[i];
       for (int64_t j = 0; j < len; ++j) dr[j] = pr[j] * (dr[j] - dl);  // dS
       std::fill(pr + len, pr + tp, 0.0f);
       std::fill(dr + len, dr + tp, 0.0f);
     }
-    product<false>(T, w.dp, tp, K, skv, dq + off, sq, scale, false, avx2, keys_upto);  // dQ = scale dS K
-    product<true>(T, w.s, tp, dO, sq, dV, skv, 1.0f, true, avx2, queries_from);       // dV += P^T dO
-    product<true>(T, w.dp, tp, Q, sq, dK, skv, scale, true, avx2, queries_from);      // dK += scale dS^T Q
+    product<false>(T, w.dp, tp, K, ldk, dq + off, sq, scale, false, avx2, keys_upto);  // dQ = scale dS K
+    if (C > 0) {
+      product<true>(C, w.s, tp, dO, sq, dVc, skv, 1.0f, true, avx2, every_query);   // dV_prefix += P^T dO
+      product<true>(C, w.dp, tp, Q, sq, dKc, skv, scale, true, avx2, every_query);  // dK_prefix += scale dS^T Q
+    }
+    product<true>(T, w.s + C, tp, dO, sq, dV, skv, 1.0f, true, avx2, queries_from);   // dV += P^T dO
+    product<true>(T, w.dp + C, tp, Q, sq, dK, skv, scale, true, avx2, queries_from);  // dK += scale dS^T Q
   }
 }
 
-// The sequences of a call: B rows of T for [B,T,H,D] (lengths empty), else the packed lengths.
-std::vector<Seq> sequences(const torch::Tensor& q, const std::vector<int64_t>& lengths) {
-  std::vector<Seq> out;
-  if (lengths.empty()) {
-    for (int64_t b = 0; b < q.size(0); ++b) out.push_back({b * q.size(1), q.size(1)});
+// The sequences of a call: B rows of T for [B,T,H,D] (no lengths), else the packed ones, and the
+// backward's tasks: runs of sequences [first, next first) that share a prefix (a head and its branches;
+// a sequence alone otherwise), which write disjoint rows of dK and dV.
+struct Layout {
+  std::vector<Seq> seqs;
+  std::vector<int64_t> groups;  // first sequence of each group, then seqs.size()
+};
+
+Layout layout_of(const torch::Tensor& q, const Packing& p) {
+  Layout out;
+  if (p.lengths.empty()) {
+    for (int64_t b = 0; b < q.size(0); ++b) out.seqs.push_back({b * q.size(1), q.size(1)});
   } else {
-    int64_t start = 0;
-    for (int64_t L : lengths) {
-      out.push_back({start, L});
-      start += L;
+    int64_t start = 0, head = 0;
+    for (size_t i = 0; i < p.lengths.size(); ++i) {
+      const int64_t pre = p.prefix.empty() ? 0 : p.prefix[i];
+      if (pre == 0) head = start;
+      out.seqs.push_back({start, p.lengths[i], pre > 0 ? head : 0, pre});
+      start += p.lengths[i];
     }
   }
+  for (size_t i = 0; i < out.seqs.size(); ++i)
+    if (out.seqs[i].ctx == 0) out.groups.push_back(static_cast<int64_t>(i));
+  out.groups.push_back(static_cast<int64_t>(out.seqs.size()));
   return out;
 }
 
 Dims dims_of(const torch::Tensor& q, const torch::Tensor& k, const std::vector<Seq>& seqs) {
   int64_t longest = 0;
-  for (const Seq& s : seqs) longest = std::max(longest, s.T);
+  for (const Seq& s : seqs) longest = std::max(longest, s.keys());
   return {q.size(0) * q.size(1), q.size(2), k.size(2), q.size(3), longest};
 }
 
@@ -298,11 +340,11 @@ bool use_avx2(const Dims& d) { return simd::cpu_has_avx2() && d.D % 8 == 0; }
 
 struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q_in, const torch::Tensor& k_in,
-                               const torch::Tensor& v_in, const std::vector<int64_t>& lengths) {
+                               const torch::Tensor& v_in, const Packing& packing) {
     auto q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-    const std::vector<Seq> seqs = sequences(q, lengths);
-    const Dims d = dims_of(q, k, seqs);
-    const int64_t S = static_cast<int64_t>(seqs.size());
+    const Layout lay = layout_of(q, packing);
+    const Dims d = dims_of(q, k, lay.seqs);
+    const int64_t S = static_cast<int64_t>(lay.seqs.size());
     auto o = torch::empty_like(q);                       // [B,T,Hq,D]
     auto lse = torch::empty({d.Hq, d.N}, q.options());  // [Hq, B*T]
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
@@ -311,30 +353,34 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
     at::parallel_for(0, S * d.Hq, 1, [&](int64_t t0, int64_t t1) {
       Scratch w(d);
       for (int64_t t = t0; t < t1; ++t)
-        forward_head(d, seqs[static_cast<size_t>(t / d.Hq)], t % d.Hq, qp, kp, vp, op, lp, w, avx2);
+        forward_head(d, lay.seqs[static_cast<size_t>(t / d.Hq)], t % d.Hq, qp, kp, vp, op, lp, w, avx2);
     });
     ctx->save_for_backward({q, k, v, o, lse});
-    ctx->saved_data["lengths"] = lengths;
+    ctx->saved_data["lengths"] = packing.lengths;
+    ctx->saved_data["prefix"] = packing.prefix;
     return o;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &lse = saved[4];
-    const std::vector<int64_t> lengths = ctx->saved_data["lengths"].toIntVector();
-    const std::vector<Seq> seqs = sequences(q, lengths);
+    const Packing packing{ctx->saved_data["lengths"].toIntVector(), ctx->saved_data["prefix"].toIntVector()};
+    const Layout lay = layout_of(q, packing);
     auto dout = grads[0].contiguous();
-    const Dims d = dims_of(q, k, seqs);
-    const int64_t S = static_cast<int64_t>(seqs.size());
+    const Dims d = dims_of(q, k, lay.seqs);
+    const int64_t G = static_cast<int64_t>(lay.groups.size()) - 1;
     auto dq = torch::empty_like(q), dk = torch::zeros_like(k), dv = torch::zeros_like(v);
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
     const float *op = o.data_ptr<float>(), *lp = lse.data_ptr<float>(), *gp = dout.data_ptr<float>();
     float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
     const bool avx2 = use_avx2(d);
-    at::parallel_for(0, S * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
+    // One task per (group, kv head): a shared prefix's dK and dV are summed by one thread, in order.
+    at::parallel_for(0, G * d.Hkv, 1, [&](int64_t t0, int64_t t1) {
       Scratch w(d);
-      for (int64_t t = t0; t < t1; ++t)
-        backward_group(d, seqs[static_cast<size_t>(t / d.Hkv)], t % d.Hkv, qp, kp, vp, op, lp, gp, dqp, dkp, dvp, w,
-                       avx2);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t grp = t / d.Hkv;
+        for (int64_t i = lay.groups[static_cast<size_t>(grp)]; i < lay.groups[static_cast<size_t>(grp + 1)]; ++i)
+          backward_seq(d, lay.seqs[static_cast<size_t>(i)], t % d.Hkv, qp, kp, vp, op, lp, gp, dqp, dkp, dvp, w, avx2);
+      }
     });
     return {dq, dk, dv, torch::Tensor()};
   }
@@ -351,8 +397,32 @@ bool attention_applies(const torch::Tensor& q, int64_t longest) {
          longest <= kMaxAttentionLength;
 }
 
+void Packing::validate(int64_t n, const char* where) const {
+  RLEIF_CHECK(!lengths.empty(), where, ": a packed batch with no sequence lengths");
+  RLEIF_CHECK(prefix.empty() || prefix.size() == lengths.size(), where, ": ", prefix.size(), " prefix lengths for ",
+              lengths.size(), " sequences; give one per sequence (0 = not shared) or none");
+  int64_t sum = 0, head_len = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const int64_t pre = prefix.empty() ? 0 : prefix[i];
+    RLEIF_CHECK(lengths[i] >= 1, where, ": sequence ", i, " has length ", lengths[i], "; every sequence needs a token");
+    RLEIF_CHECK(pre >= 0 && (pre == 0 || i > 0), where, ": sequence ", i, " has prefix ", pre,
+                "; a prefix is >= 0, and the first sequence is a group's head (prefix 0)");
+    RLEIF_CHECK(pre <= head_len || pre == 0, where, ": sequence ", i, " shares ", pre,
+                " tokens with its group's head, which has ", head_len, "; a branch shares at most its head's tokens");
+    if (pre == 0) head_len = lengths[i];
+    sum += lengths[i];
+  }
+  RLEIF_CHECK(sum == n, where, ": the sequence lengths sum to ", sum, " but the packed row has ", n, " tokens");
+}
+
+int64_t Packing::longest() const {
+  int64_t m = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) m = std::max(m, lengths[i] + (prefix.empty() ? 0 : prefix[i]));
+  return m;
+}
+
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const std::vector<int64_t>& lengths) {
+                               const Packing& packing) {
   RLEIF_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes(), "fused::causal_attention: q ", q.sizes(),
               ", k ", k.sizes(), ", v ", v.sizes(), " must be [B,T,Hq,D], [B,T,Hkv,D], [B,T,Hkv,D]");
   RLEIF_CHECK(q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3) && k.size(2) > 0 &&
@@ -363,16 +433,11 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
                   v.scalar_type() == torch::kFloat32 && q.device().is_cpu() && k.device().is_cpu() &&
                   v.device().is_cpu(),
               "fused::causal_attention: fp32 CPU tensors only");
-  if (!lengths.empty()) {
-    int64_t sum = 0;
-    for (int64_t L : lengths) {
-      RLEIF_CHECK(L >= 1, "fused::causal_attention: sequence lengths must be >= 1, got ", L);
-      sum += L;
-    }
-    RLEIF_CHECK(q.size(0) == 1 && sum == q.size(1), "fused::causal_attention: packed sequences need q [1,N,H,D] with N = ",
-                "the sum of the lengths (", sum, "), got ", q.sizes());
+  if (!packing.lengths.empty() || !packing.prefix.empty()) {
+    RLEIF_CHECK(q.size(0) == 1, "fused::causal_attention: packed sequences need q [1,N,H,D], got ", q.sizes());
+    packing.validate(q.size(1), "fused::causal_attention");
   }
-  return CausalAttentionFn::apply(q, k, v, lengths);
+  return CausalAttentionFn::apply(q, k, v, packing);
 }
 
 }  // namespace rleif::model::fused

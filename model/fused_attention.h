@@ -10,8 +10,8 @@
 // q [B,T,Hq,D], k and v [B,T,Hkv,D] are read in place (no transposes of the tensors): each head's
 // rows are strided by H x D. The output is [B,T,Hq,D], which the output projection reads as
 // [B,T,Hq*D] without a copy. Grouped-query attention shares a kv head among Hq / Hkv query heads; the
-// backward runs one task per (row, kv head), so dK and dV are accumulated by one thread in a fixed
-// order and the results do not depend on the thread count.
+// backward runs one task per (row or shared-prefix group, kv head), so dK and dV are accumulated by one
+// thread in a fixed order and the results do not depend on the thread count.
 #pragma once
 #include <torch/torch.h>
 
@@ -29,10 +29,26 @@ constexpr int64_t kMaxAttentionLength = 1024;
 // its recompute take the same path. RLEIF_CPU_ATTENTION=sdpa turns it off.
 bool attention_applies(const torch::Tensor& q, int64_t longest);
 
+// A padding-free batch: one row of N tokens holding sequences back to back. A sequence whose prefix
+// is 0 is whole in the row: positions 0..L-1, attending causally within itself. One with prefix p > 0
+// is a branch: its first p tokens are the first p of its group's head (the nearest earlier sequence
+// with prefix 0) and are not repeated; its L tokens in the row sit at positions p..p+L-1 and attend to
+// the head's first p tokens and causally within themselves, never to other branches. So a prompt
+// sampled n times runs once: [P R1][R2]...[Rn] with prefix {0, |P|, ..., |P|}, the same numbers as
+// [P R1][P R2]...[P Rn] unshared.
+struct Packing {
+  std::vector<int64_t> lengths;  // tokens of each sequence in the row; their sum is N
+  std::vector<int64_t> prefix;   // per sequence, tokens shared with its group's head; empty = none shared
+  // Checks sizes and bounds against a row of n tokens; throws naming `where` and the sequence.
+  void validate(int64_t n, const char* where) const;
+  // The most keys a query sees: max over sequences of prefix + length.
+  int64_t longest() const;
+};
+
 // softmax(q k^T / sqrt(D) + causal mask) v. q [B,T,Hq,D], k, v [B,T,Hkv,D] -> [B,T,Hq,D].
-// lengths: padding-free batches. When given, q, k and v are [1,N,H,D] holding sequences of these
-// lengths back to back (their sum is N); each attends causally within itself only.
+// packing: a padding-free batch (q, k and v are [1,N,H,D]); empty lengths = B rows of T. In the
+// backward a shared prefix's dK and dV are the sums over its head and branches.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const std::vector<int64_t>& lengths = {});
+                               const Packing& packing = {});
 
 }  // namespace rleif::model::fused

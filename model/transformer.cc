@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 #include "model/fused_attention.h"
@@ -94,20 +95,20 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& mask, const std::vector<int64_t>* lengths) {
+                                     const torch::Tensor& mask, const fused::Packing* packed) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = q_proj(x).view({B, T, n_heads, head_dim});     // [B,T,Hq,D]
   auto k = k_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
   auto v = v_proj(x).view({B, T, n_kv_heads, head_dim});  // [B,T,Hkv,D]
-  const int64_t longest = lengths ? *std::max_element(lengths->begin(), lengths->end()) : T;
+  const int64_t longest = packed ? packed->longest() : T;
   if (!mask.defined() && fused::attention_applies(q, longest)) {
     // CPU fp32, causal: per-head register-tiled products in the projections' layout (model/fused_attention.h).
-    static const std::vector<int64_t> rows_of_t;  // no lengths: B rows of T
+    static const fused::Packing rows_of_t;  // not packed: B rows of T
     auto out = fused::causal_attention(fused::rope(q, cos, sin), fused::rope(k, cos, sin), v,
-                                       lengths ? *lengths : rows_of_t);  // [B,T,Hq,D]
+                                       packed ? *packed : rows_of_t);  // [B,T,Hq,D]
     return o_proj(out.view({B, T, n_heads * head_dim}));
   }
-  RLEIF_CHECK(!lengths || mask.defined(), "Attention: packed sequences need the fused kernel or a mask");
+  RLEIF_CHECK(!packed || mask.defined(), "Attention: packed sequences need the fused kernel or a mask");
   if (fused::applies(q)) {
     q = fused::rope(q, cos, sin).transpose(1, 2);  // [B,Hq,T,D]
     k = fused::rope(k, cos, sin).transpose(1, 2);  // [B,Hkv,T,D]
@@ -153,8 +154,8 @@ namespace {
 
 // One decoder layer: x [B,T,H] -> [B,T,H].
 torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, const torch::Tensor& cos,
-                            const torch::Tensor& sin, const torch::Tensor& mask, const std::vector<int64_t>* lengths) {
-  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, mask, lengths);
+                            const torch::Tensor& sin, const torch::Tensor& mask, const fused::Packing* packed) {
+  auto h = x + layer.self_attn->forward(layer.input_layernorm(x), cos, sin, mask, packed);
   return h + layer.mlp(layer.post_attention_layernorm(h));
 }
 
@@ -165,20 +166,24 @@ torch::Tensor layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x, con
 struct LayerInputs {
   torch::Tensor cos, sin, mask;
   DecoderLayerImpl* layer;
-  const std::vector<int64_t>* lengths;  // packed sequences, or nullptr
+  const fused::Packing* packed;  // packed sequences, or nullptr
 };
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const LayerInputs* in) {
-    const auto& [cos, sin, mask, layer, lengths] = *in;
+    const auto& [cos, sin, mask, layer, packed] = *in;
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
-    ctx->saved_data["lengths"] = lengths ? *lengths : std::vector<int64_t>{};
+    ctx->saved_data["packed"] = packed != nullptr;
+    if (packed) {
+      ctx->saved_data["lengths"] = packed->lengths;
+      ctx->saved_data["prefix"] = packed->prefix;
+    }
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
     ctx->saved_data["has_mask"] = mask.defined();
     if (mask.defined()) ctx->saved_data["mask"] = mask;
     ctx->save_for_backward({x});
     torch::NoGradGuard no_grad;
-    return layer_forward(*layer, x, cos, sin, mask, lengths);
+    return layer_forward(*layer, x, cos, sin, mask, packed);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
@@ -186,12 +191,14 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
     const auto cos = ctx->saved_data["cos"].toTensor(), sin = ctx->saved_data["sin"].toTensor();
     const auto mask = ctx->saved_data["has_mask"].toBool() ? ctx->saved_data["mask"].toTensor() : torch::Tensor();
-    const std::vector<int64_t> lengths = ctx->saved_data["lengths"].toIntVector();
+    std::optional<fused::Packing> packed;
+    if (ctx->saved_data["packed"].toBool())
+      packed = fused::Packing{ctx->saved_data["lengths"].toIntVector(), ctx->saved_data["prefix"].toIntVector()};
     auto x = saved[0].detach().requires_grad_(true);
     torch::Tensor out;
     {
       torch::AutoGradMode enable(true);
-      out = layer_forward(*layer, x, cos, sin, mask, lengths.empty() ? nullptr : &lengths);
+      out = layer_forward(*layer, x, cos, sin, mask, packed ? &*packed : nullptr);
     }
     torch::autograd::backward({out}, {grads[0]});
     return {x.grad(), torch::Tensor()};
@@ -233,15 +240,15 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
 
 torch::Tensor TransformerImpl::run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
                                           const torch::Tensor& mask_full, const torch::Tensor& mask_window,
-                                          const std::vector<int64_t>* lengths) {
+                                          const fused::Packing* packed) {
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     auto& layer = *layers[l]->as<DecoderLayerImpl>();
     const auto& mask = cfg.window_for_layer(l) > 0 ? mask_window : mask_full;
     if (checkpointing_ && is_training() && torch::GradMode::is_enabled()) {
-      const LayerInputs in{cos, sin, mask, &layer, lengths};
+      const LayerInputs in{cos, sin, mask, &layer, packed};
       x = CheckpointedLayer::apply(x, &in);
     } else {
-      x = layer_forward(layer, x, cos, sin, mask, lengths);
+      x = layer_forward(layer, x, cos, sin, mask, packed);
     }
   }
   return norm(x);
@@ -254,38 +261,45 @@ bool TransformerImpl::packed_is_fast(int64_t longest) const {
   return fused::attention_applies(embed_tokens->weight, longest) && !at::autocast::is_autocast_enabled(at::kCPU);
 }
 
-torch::Tensor TransformerImpl::forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths) {
+torch::Tensor TransformerImpl::forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths,
+                                              const std::vector<int64_t>& prefix) {
   RLEIF_CHECK(ids.dim() == 2 && ids.size(0) == 1, "Transformer::forward_packed: ids must be [1,N], got ", ids.sizes());
-  RLEIF_CHECK(!lengths.empty(), "Transformer::forward_packed: no sequence lengths");
-  std::vector<int64_t> pos, seg;
-  int64_t longest = 0;
+  const fused::Packing packing{lengths, prefix};
+  packing.validate(ids.size(1), "Transformer::forward_packed");
+  // Per token: its position, its sequence, its group's head, and how many of the head's first tokens it sees.
+  std::vector<int64_t> pos, seg, head, shared;
+  int64_t h = 0;
   for (size_t i = 0; i < lengths.size(); ++i) {
-    RLEIF_CHECK(lengths[i] >= 1, "Transformer::forward_packed: sequence ", i, " has length ", lengths[i]);
-    longest = std::max(longest, lengths[i]);
+    const int64_t pre = prefix.empty() ? 0 : prefix[i];
+    if (pre == 0) h = static_cast<int64_t>(i);
     for (int64_t t = 0; t < lengths[i]; ++t) {
-      pos.push_back(t);
+      pos.push_back(pre + t);
       seg.push_back(static_cast<int64_t>(i));
+      head.push_back(h);
+      shared.push_back(pre);
     }
   }
-  RLEIF_CHECK(static_cast<int64_t>(pos.size()) == ids.size(1), "Transformer::forward_packed: the lengths sum to ",
-              pos.size(), " but ids has ", ids.size(1), " tokens");
-  const auto iopt = ids.options().dtype(torch::kInt64);
-  auto positions = torch::tensor(pos, torch::kInt64).to(iopt.device()).unsqueeze(0);  // [1,N]
-  auto x = embed_tokens(ids);                                                         // [1,N,H]
+  const auto dev = ids.device();
+  auto row = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64).to(dev).unsqueeze(0); };
+  auto positions = row(pos);    // [1,N]
+  auto x = embed_tokens(ids);  // [1,N,H]
   auto [cos, sin] = rope.cos_sin(positions, x.scalar_type());
   torch::Tensor mask_full, mask_window;
-  if (!packed_is_fast(longest)) {
-    // Keys of the same sequence at earlier positions (and within the window where there is one).
-    auto s = torch::tensor(seg, torch::kInt64).to(iopt.device()).unsqueeze(0);  // [1,N]
-    auto same = (s.unsqueeze(2) == s.unsqueeze(1)).unsqueeze(1);              // [1,1,N,N]
-    mask_full = position_mask(positions, positions, 0).logical_and(same);
+  if (!packed_is_fast(packing.longest())) {
+    // Keys of the same sequence at earlier positions, and a branch's shared prefix in its head (and
+    // within the window where there is one).
+    auto s = row(seg), hd = row(head), sh = row(shared);                      // [1,N]
+    auto same = s.unsqueeze(2) == s.unsqueeze(1);                            // [1,N,N]
+    auto in_prefix = (s.unsqueeze(1) == hd.unsqueeze(2)).logical_and(positions.unsqueeze(1) < sh.unsqueeze(2));
+    auto visible = same.logical_or(in_prefix).unsqueeze(1);                  // [1,1,N,N]
+    mask_full = position_mask(positions, positions, 0).logical_and(visible);
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l)
       if (cfg.window_for_layer(l) > 0) {
-        mask_window = position_mask(positions, positions, cfg.sliding_window).logical_and(same);
+        mask_window = position_mask(positions, positions, cfg.sliding_window).logical_and(visible);
         break;
       }
   }
-  return run_layers(x, cos, sin, mask_full, mask_window, &lengths);
+  return run_layers(x, cos, sin, mask_full, mask_window, &packing);
 }
 
 }  // namespace rleif::model

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/fused_attention.h"
 #include "model/lora.h"
 
 namespace rleif::model {
@@ -32,11 +33,10 @@ struct RotaryEmbedding {
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg);
-  // x [B,T,H], cos/sin [B,T,D], mask [B,1,T,T] boolean or undefined (causal) -> [B,T,H]. lengths: a
-  // padding-free batch (B = 1, sequences of these lengths back to back); with no mask it takes the
-  // fused kernel.
+  // x [B,T,H], cos/sin [B,T,D], mask [B,1,T,T] boolean or undefined (causal) -> [B,T,H]. packed: a
+  // padding-free batch (B = 1, model/fused_attention.h's Packing); with no mask it takes the fused kernel.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, const std::vector<int64_t>* lengths = nullptr);
+                        const torch::Tensor& mask, const fused::Packing* packed = nullptr);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};  // torch::nn::Linear + optional LoRA
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -65,9 +65,14 @@ struct TransformerImpl : torch::nn::Module {
   // at positions 0..L-1 and attending only within itself -> hidden [1,N,H], equal to running each
   // sequence alone. No compute goes to padding; on the CPU the fused attention takes the sequences as
   // they are (packed_is_fast), elsewhere a block-diagonal mask does.
-  torch::Tensor forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths);
-  // True when forward_packed runs without an N x N mask for a longest sequence of `longest`: CPU
-  // fp32 parameters, fused attention on, no sliding-window layers.
+  // prefix (empty = none shared): shared prompts, as fused::Packing says: a sequence with prefix p > 0
+  // continues the first p tokens of the nearest earlier sequence with prefix 0, its tokens at positions
+  // p.., so a prompt's n samples run it once; each hidden state equals the unshared sequence's.
+  torch::Tensor forward_packed(const torch::Tensor& ids, const std::vector<int64_t>& lengths,
+                               const std::vector<int64_t>& prefix = {});
+  // True when forward_packed runs without an N x N mask when a query sees at most `longest` keys
+  // (the longest sequence, prefix included): CPU fp32 parameters, fused attention on, no
+  // sliding-window layers.
   bool packed_is_fast(int64_t longest) const;
   // Gradient checkpointing of each decoder layer during training (recompute in backward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
@@ -81,7 +86,7 @@ struct TransformerImpl : torch::nn::Module {
  private:
   torch::Tensor run_layers(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin,
                            const torch::Tensor& mask_full, const torch::Tensor& mask_window,
-                           const std::vector<int64_t>* lengths);
+                           const fused::Packing* packed);
   bool checkpointing_ = false;
 };
 TORCH_MODULE(Transformer);

@@ -20,18 +20,34 @@ torch::Tensor response_states(model::TransformerImpl& backbone, const std::vecto
   }
   const auto iopt = torch::TensorOptions().dtype(torch::kInt64);
   if (backbone.packed_is_fast(longest) && idx.size() > 1) {
-    int64_t off = 0;
-    for (size_t k = 0; k < idx.size(); ++k) {
-      const SeqRow& r = rows[static_cast<size_t>(idx[k])];
-      ids.insert(ids.end(), r.prompt.begin(), r.prompt.end());
-      ids.insert(ids.end(), r.response.begin(), r.response.end());
+    // Consecutive rows with the same prompt (a GRPO/RLOO group's samples) share it: the first row is
+    // whole, the others hold only their response and see the first's prompt (model::fused::Packing).
+    // A branch's first response token is predicted by the prompt's last position, in the head's rows:
+    // index_select sums the gradients of repeated indices, as the prompt's n copies would have.
+    std::vector<int64_t> packed_len, prefix;
+    int64_t off = 0, head_off = 0;
+    const std::vector<int32_t>* head_prompt = nullptr;
+    for (int64_t i : idx) {
+      const SeqRow& r = rows[static_cast<size_t>(i)];
       const int64_t p = static_cast<int64_t>(r.prompt.size()), a = static_cast<int64_t>(r.response.size());
-      for (int64_t t = 0; t < a; ++t) gather.push_back(off + p - 1 + t);
-      off += lengths[k];
+      const bool branch = head_prompt && *head_prompt == r.prompt;
+      if (!branch) {
+        head_prompt = &r.prompt;
+        head_off = off;
+        ids.insert(ids.end(), r.prompt.begin(), r.prompt.end());
+        for (int64_t t = 0; t < a; ++t) gather.push_back(off + p - 1 + t);
+      } else {
+        gather.push_back(head_off + p - 1);
+        for (int64_t t = 1; t < a; ++t) gather.push_back(off + t - 1);
+      }
+      ids.insert(ids.end(), r.response.begin(), r.response.end());
+      packed_len.push_back(branch ? a : p + a);
+      prefix.push_back(branch ? p : 0);
+      off += packed_len.back();
     }
-    auto x = torch::tensor(ids, iopt).unsqueeze(0).to(device);                    // [1,N]
-    auto hidden = backbone.forward_packed(x, lengths).squeeze(0);                 // [N,H]
-    return hidden.index_select(0, torch::tensor(gather, iopt).to(device));       // [M,H]
+    auto x = torch::tensor(ids, iopt).unsqueeze(0).to(device);                     // [1,N]
+    auto hidden = backbone.forward_packed(x, packed_len, prefix).squeeze(0);      // [N,H]
+    return hidden.index_select(0, torch::tensor(gather, iopt).to(device));        // [M,H]
   }
   // Right-padded rows; a position attends only to earlier positions, so padding changes nothing.
   const int64_t b = static_cast<int64_t>(idx.size());

@@ -1,8 +1,8 @@
 // The trainer's forward passes over sampled sequences: per-token log-probs (at the sampling
 // temperature) and entropies of the policy, and per-token values of the critic, each read at the
 // state before every response token. Sequences run padding-free (one packed row, each attending only
-// to itself) where the backbone does that without a mask (CPU fp32), else right-padded; either way a
-// row's numbers do not depend on the other rows or on padding.
+// to itself, a prompt shared by adjacent rows run once) where the backbone does that without a mask
+// (CPU fp32), else right-padded; either way a row's numbers do not depend on the other rows or on padding.
 #pragma once
 #include <torch/torch.h>
 
@@ -23,7 +23,8 @@ struct SeqRow {
 
 // Hidden states [M,H] of the positions that predict each response token of rows[idx[0]], rows[idx[1]], ...
 // (position P-1 .. P+A-2 of a row with prompt length P and response length A), rows back to back:
-// M = sum of the response lengths.
+// M = sum of the response lengths. In the packed path consecutive rows of idx with equal prompts run
+// their prompt once (keep a prompt's samples adjacent in idx to benefit).
 torch::Tensor response_states(model::TransformerImpl& backbone, const std::vector<SeqRow>& rows,
                               const std::vector<int64_t>& idx, const torch::Device& device);
 

@@ -435,6 +435,10 @@ void Loop::update(Experience& e, int64_t it, bool policy_on, json& m) {
     for (int64_t mb = 0; mb < a.minibatches; ++mb) {
       const int64_t lo = b * mb / a.minibatches, hi = b * (mb + 1) / a.minibatches;
       std::vector<int64_t> rows(perm.begin() + lo, perm.begin() + hi);
+      // The minibatch is the permutation's slice; within it rows go in batch order, so a prompt's samples
+      // that fall in the same minibatch are adjacent and share their prompt in the packed forward
+      // (ppo/forward.h). The gradient is the minibatch's sum either way (the normaliser is its count).
+      std::sort(rows.begin(), rows.end());
       auto ridx = torch::tensor(rows, torch::kInt64).to(device_);
       const double tokens = e.mask.index_select(0, ridx).sum().item<double>();
       const double denom = a.loss_agg == LossAgg::token_mean ? tokens : static_cast<double>(rows.size());

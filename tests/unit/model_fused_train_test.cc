@@ -5,6 +5,7 @@
 // (which takes the tensor-op path).
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <thread>
 
 #include "core/error.h"
@@ -122,52 +123,97 @@ TEST(FusedTrain, CausalAttentionValuesAndGradients) {
   }
 }
 
-// Packed sequences (padding-free batches): each sequence attends only within itself, as if alone.
-TEST(FusedTrain, CausalAttentionOnPackedSequencesEqualsEachSequenceAlone) {
-  const std::vector<int64_t> lengths{1, 7, 33, 14, 2};  // N = 57
-  const int64_t N = 57, Hq = 4, Hkv = 2, D = 16;
+// Shared prompts (fused::Packing's prefix). Groups: a head with two branches (one of a single token),
+// a sequence alone, a head whose one branch shares all its tokens, and a head whose branches share
+// different lengths of it. N = 39.
+const fused::Packing kShared{{8, 3, 1, 6, 4, 2, 9, 5, 1}, {0, 5, 5, 0, 0, 4, 0, 7, 2}};
+
+// The rows (of the packed row) that make each sequence unshared: its head's first prefix rows, then its own.
+std::vector<std::vector<int64_t>> unshared_rows(const fused::Packing& p) {
+  std::vector<std::vector<int64_t>> out;
+  int64_t start = 0, head = 0;
+  for (size_t i = 0; i < p.lengths.size(); ++i) {
+    const int64_t pre = p.prefix.empty() ? 0 : p.prefix[i];
+    if (pre == 0) head = start;
+    std::vector<int64_t> r;
+    for (int64_t t = 0; t < pre; ++t) r.push_back(head + t);
+    for (int64_t t = 0; t < p.lengths[i]; ++t) r.push_back(start + t);
+    out.push_back(r);
+    start += p.lengths[i];
+  }
+  return out;
+}
+
+// The kernel on a packed batch (fp32, AVX2 on and off) against each sequence unshared through the
+// reference (fp64), values and gradients: a shared prefix's gradients come out of autograd through
+// index_select as the sums over its head and branches.
+void check_packed_attention(const fused::Packing& p, uint64_t seed) {
+  const int64_t N = std::accumulate(p.lengths.begin(), p.lengths.end(), int64_t{0}), Hq = 4, Hkv = 2, D = 16;
+  const auto seqs = unshared_rows(p);
   for (const bool avx2 : {true, false}) {
     SCOPED_TRACE(::testing::Message() << "avx2 " << avx2);
     const bool prev = model::simd::set_avx2_enabled(avx2 && model::simd::cpu_has_avx2());
-    torch::manual_seed(11);
+    torch::manual_seed(seed);
     auto q = (torch::randn({1, N, Hq, D}, torch::kFloat64) * 2).requires_grad_(true);
     auto k = (torch::randn({1, N, Hkv, D}, torch::kFloat64) * 2).requires_grad_(true);
     auto v = torch::randn({1, N, Hkv, D}, torch::kFloat64).requires_grad_(true);
-    auto each_alone = [&](auto& x) {
+    auto each_unshared = [&](auto& x) {
       std::vector<torch::Tensor> outs;
-      int64_t start = 0;
-      for (int64_t L : lengths) {
-        outs.push_back(attention_reference(x[0].narrow(1, start, L), x[1].narrow(1, start, L), x[2].narrow(1, start, L)));
-        start += L;
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        auto rows = torch::tensor(seqs[i], torch::kInt64);
+        auto o = attention_reference(x[0].index_select(1, rows), x[1].index_select(1, rows), x[2].index_select(1, rows));
+        outs.push_back(o.narrow(1, o.size(1) - p.lengths[i], p.lengths[i]));  // the sequence's own rows
       }
       return torch::cat(outs, 1);
     };
-    check({q, k, v}, [&](auto& x) { return fused::causal_attention(x[0], x[1], x[2], lengths); }, each_alone, 2e-5);
+    check({q, k, v}, [&](auto& x) { return fused::causal_attention(x[0], x[1], x[2], p); }, each_unshared, 2e-5);
     model::simd::set_avx2_enabled(prev);
   }
+}
+
+// Packed sequences (padding-free batches): each sequence attends only within itself, as if alone.
+TEST(FusedTrain, CausalAttentionOnPackedSequencesEqualsEachSequenceAlone) {
+  check_packed_attention({{1, 7, 33, 14, 2}, {}}, 11);
   auto q = torch::randn({1, 10, 2, 8}), k = torch::randn({1, 10, 2, 8});
-  EXPECT_THROW(fused::causal_attention(q, k, k, {4, 5}), Error);     // lengths sum to 9, not 10
-  EXPECT_THROW(fused::causal_attention(q, k, k, {10, 0}), Error);    // an empty sequence
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{4, 5}, {}}), Error);   // lengths sum to 9, not 10
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{10, 0}, {}}), Error);  // an empty sequence
   EXPECT_THROW(fused::causal_attention(torch::randn({2, 5, 2, 8}), torch::randn({2, 5, 2, 8}),
-                                       torch::randn({2, 5, 2, 8}), {5, 5}),
+                                       torch::randn({2, 5, 2, 8}), {{5, 5}, {}}),
                Error);  // packed sequences come as one row
 }
 
-TEST(FusedTrain, CausalAttentionDoesNotDependOnTheThreadCount) {
-  torch::manual_seed(7);
-  auto q = torch::randn({3, 50, 4, 32}), k = torch::randn({3, 50, 2, 32}), v = torch::randn({3, 50, 2, 32});
-  auto up = torch::randn({3, 50, 4, 32});
+// A branch sees its head's first `prefix` rows and itself, as the unshared sequence would.
+TEST(FusedTrain, CausalAttentionWithSharedPrefixesEqualsEachSequenceUnshared) {
+  check_packed_attention(kShared, 12);
+  auto q = torch::randn({1, 10, 2, 8}), k = torch::randn({1, 10, 2, 8});
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{4, 6}, {0}}), Error);     // one prefix for two sequences
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{4, 6}, {2, 0}}), Error);  // the first sequence is a head
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{4, 6}, {0, 5}}), Error);  // shares more than its head's 4
+  EXPECT_THROW(fused::causal_attention(q, k, k, {{4, 6}, {0, -1}}), Error);
+  EXPECT_EQ((fused::Packing{{4, 6}, {0, 4}}.longest()), 10);
+}
+
+// Output and input gradients with 1 and 2 threads, bitwise: q [B,T,4,32], k, v [B,T,2,32].
+void expect_thread_count_independent(int64_t B, int64_t T, const fused::Packing& p, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto q = torch::randn({B, T, 4, 32}), k = torch::randn({B, T, 2, 32}), v = torch::randn({B, T, 2, 32});
+  auto up = torch::randn({B, T, 4, 32});
   auto run = [&](int threads) {
     const int prev = at::get_num_threads();
     at::set_num_threads(threads);
     auto a = q.clone().requires_grad_(true), b = k.clone().requires_grad_(true), c = v.clone().requires_grad_(true);
-    auto o = fused::causal_attention(a, b, c);
+    auto o = fused::causal_attention(a, b, c, p);
     o.backward(up);
     at::set_num_threads(prev);
     return std::vector<torch::Tensor>{o.detach(), a.grad(), b.grad(), c.grad()};
   };
   auto one = run(1), two = run(2);
   for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(torch::equal(one[i], two[i])) << "output/gradient " << i;
+}
+
+TEST(FusedTrain, CausalAttentionDoesNotDependOnTheThreadCount) {
+  expect_thread_count_independent(3, 50, {}, 7);
+  expect_thread_count_independent(1, 39, kShared, 8);  // a shared prefix's dK, dV: one task sums them
 }
 
 // at::parallel_for's `#pragma omp parallel` is compiled into rleif's own translation units: without
@@ -209,12 +255,40 @@ TEST(FusedTrain, AppliesOnlyToCpuFp32WhileRecordingGradients) {
   EXPECT_FALSE(fused::attention_applies(x.to(torch::kFloat64), 2));
 }
 
-TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {
-  ModelConfig cfg = ModelConfig::from_json(
+// A 2-layer Llama with grouped-query attention (4 query heads, 2 kv heads, hidden 32).
+ModelConfig small_llama() {
+  return ModelConfig::from_json(
       nlohmann::json{{"model_type", "llama"}, {"vocab_size", 50}, {"hidden_size", 32}, {"intermediate_size", 48},
                      {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                      {"max_position_embeddings", 64}},
       "test");
+}
+
+// f(model, dtype) on the same initial weights in fp32 (the fused kernels) and fp64 (tensor ops and masks),
+// with and without gradient checkpointing, in training mode.
+void for_each_packed_setup(const std::function<void(CausalLM&, torch::ScalarType)>& f) {
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    for (const bool ckpt : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " checkpointing " << ckpt);
+      torch::manual_seed(4);
+      CausalLM m(small_llama());
+      m->to(dtype);
+      m->train();
+      m->model->set_gradient_checkpointing(ckpt);
+      f(m, dtype);
+    }
+  }
+}
+
+// The backbone's parameter gradients (copies), which are then zeroed.
+std::vector<torch::Tensor> take_grads(CausalLM& m) {
+  std::vector<torch::Tensor> g;
+  for (auto& p : m->model->parameters()) g.push_back(p.grad().clone()), p.mutable_grad().zero_();
+  return g;
+}
+
+TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {
+  const ModelConfig cfg = small_llama();
   torch::manual_seed(4);
   CausalLM m32(cfg);
   for (auto& p : m32->parameters()) {
@@ -247,45 +321,71 @@ TEST(FusedTrain, ModelGradientsMatchTheTensorOpPathInFp64) {
 // own forward, through the fused kernel (fp32) and through the block-diagonal mask (fp64, where the
 // kernel does not apply), with gradients, and with gradient checkpointing.
 TEST(FusedTrain, PackedForwardEqualsEachSequenceAlone) {
-  ModelConfig cfg = ModelConfig::from_json(
-      nlohmann::json{{"model_type", "llama"}, {"vocab_size", 50}, {"hidden_size", 32}, {"intermediate_size", 48},
-                     {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                     {"max_position_embeddings", 64}},
-      "test");
+  const ModelConfig cfg = small_llama();
   const std::vector<int64_t> lengths{9, 1, 17, 4};
   torch::manual_seed(5);
   auto ids = torch::randint(0, 50, {1, 31}, torch::kInt64);
-  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    for (const bool ckpt : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " checkpointing " << ckpt);
-      torch::manual_seed(4);
-      CausalLM m(cfg);
-      m->to(dtype);
-      m->train();
-      m->model->set_gradient_checkpointing(ckpt);
-      EXPECT_EQ(m->model->packed_is_fast(17), dtype == torch::kFloat32);
-      auto up = torch::randn({1, 31, 32}, dtype);
-      auto packed = m->model->forward_packed(ids, lengths);  // [1,31,32]
-      (packed * up).sum().backward();
-      std::vector<torch::Tensor> g_packed;
-      for (auto& p : m->model->parameters()) g_packed.push_back(p.grad().clone()), p.mutable_grad().zero_();
-      std::vector<torch::Tensor> alone;
-      int64_t start = 0;
-      for (int64_t L : lengths) {
-        auto h = m->model->forward(ids.narrow(1, start, L));  // [1,L,32]
-        (h * up.narrow(1, start, L)).sum().backward();
-        alone.push_back(h.detach());
-        start += L;
-      }
-      const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
-      EXPECT_LT(max_rel(packed.detach(), torch::cat(alone, 1)), tol);
-      size_t i = 0;
-      for (auto& p : m->model->named_parameters()) EXPECT_LT(max_rel(g_packed[i++], p.value().grad()), tol * 10) << p.key();
+  for_each_packed_setup([&](CausalLM& m, torch::ScalarType dtype) {
+    EXPECT_EQ(m->model->packed_is_fast(17), dtype == torch::kFloat32);
+    auto up = torch::randn({1, 31, 32}, dtype);
+    auto packed = m->model->forward_packed(ids, lengths);  // [1,31,32]
+    (packed * up).sum().backward();
+    auto g_packed = take_grads(m);
+    std::vector<torch::Tensor> alone;
+    int64_t start = 0;
+    for (int64_t L : lengths) {
+      auto h = m->model->forward(ids.narrow(1, start, L));  // [1,L,32]
+      (h * up.narrow(1, start, L)).sum().backward();
+      alone.push_back(h.detach());
+      start += L;
     }
-  }
+    const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+    EXPECT_LT(max_rel(packed.detach(), torch::cat(alone, 1)), tol);
+    size_t i = 0;
+    for (auto& p : m->model->named_parameters()) EXPECT_LT(max_rel(g_packed[i++], p.value().grad()), tol * 10) << p.key();
+  });
   CausalLM m(cfg);
   EXPECT_THROW(m->model->forward_packed(ids, {9, 1, 17}), Error);  // 27 tokens, not 31
   EXPECT_THROW(m->model->forward_packed(ids.view({31, 1}), {31}), Error);
+}
+
+// Transformer::forward_packed with shared prefixes: each row's hidden state and every parameter's
+// gradient equal the unshared packing's (whose branches repeat their prompt; the loss reads the rows
+// the shared packing has, so a prompt counts once), through the fused kernel (fp32) and the mask
+// (fp64), with and without gradient checkpointing.
+TEST(FusedTrain, PackedForwardWithSharedPrefixesEqualsUnshared) {
+  const ModelConfig cfg = small_llama();
+  const auto seqs = unshared_rows(kShared);
+  std::vector<int64_t> gather, full_lengths, own;  // own: where each shared row sits in the unshared row
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    for (int64_t t = 0; t < kShared.lengths[i]; ++t)
+      own.push_back(static_cast<int64_t>(gather.size()) + kShared.prefix[i] + t);
+    gather.insert(gather.end(), seqs[i].begin(), seqs[i].end());
+    full_lengths.push_back(static_cast<int64_t>(seqs[i].size()));
+  }
+  torch::manual_seed(6);
+  auto ids = torch::randint(0, 50, {1, 39}, torch::kInt64);
+  auto ids_unshared = ids.index_select(1, torch::tensor(gather, torch::kInt64));  // [1,59]
+  auto own_rows = torch::tensor(own, torch::kInt64);
+  for_each_packed_setup([&](CausalLM& m, torch::ScalarType dtype) {
+    auto up = torch::randn({1, 39, 32}, dtype);
+    auto shared = m->model->forward_packed(ids, kShared.lengths, kShared.prefix);  // [1,39,32]
+    (shared * up).sum().backward();
+    auto g_shared = take_grads(m);
+    auto unshared = m->model->forward_packed(ids_unshared, full_lengths).index_select(1, own_rows);  // [1,39,32]
+    (unshared * up).sum().backward();
+    auto g_unshared = take_grads(m);
+    // fp64: RMSNorm normalises in fp32 (as transformers' LlamaRMSNorm), so its backward rounds a shared
+    // prompt's gradient (the sum over its branches) once, the unshared copies' each on their own: the
+    // gradients below the last layer's norm differ at ~2e-8.
+    const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-7;
+    EXPECT_LT(max_rel(shared.detach(), unshared.detach()), tol);
+    const auto named = m->model->named_parameters();
+    for (size_t i = 0; i < named.size(); ++i) EXPECT_LT(max_rel(g_shared[i], g_unshared[i]), tol) << named[i].key();
+  });
+  CausalLM m(cfg);
+  EXPECT_THROW(m->model->forward_packed(ids, kShared.lengths, {0, 5}), Error);  // a prefix per sequence
+  EXPECT_THROW(m->model->forward_packed(ids, kShared.lengths, {0, 5, 5, 0, 0, 5, 0, 7, 2}), Error);  // head has 4
 }
 
 }  // namespace

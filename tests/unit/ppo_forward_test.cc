@@ -116,6 +116,59 @@ TEST(PpoForward, RowNumbersDoNotDependOnTheBatchOrPadding) {
   EXPECT_NEAR(v[0][0].item<double>(), sc[0][static_cast<int64_t>(ids.size()) - 1].item<double>(), 1e-5);
 }
 
+// Samples of one prompt next to each other in idx share the prompt in the packed forward (a group's
+// first row whole, the others their responses only): log-probs, entropies, values and the gradients of
+// a loss over them equal those of the same rows in an order where no two neighbours share a prompt.
+// Groups: 3 samples (one a single token), 1, and 2 samples.
+TEST(PpoForward, AdjacentSamplesOfOnePromptShareItWithTheSameNumbers) {
+  auto base = some_rows();
+  std::vector<SeqRow> rows;
+  for (int i : {0, 0, 0, 1, 2, 2}) rows.push_back(base[static_cast<size_t>(i)]);
+  rows[1].response = {7};
+  rows[2].response.assign(base[3].response.begin(), base[3].response.end());
+  rows[5].response.assign(base[1].response.begin(), base[1].response.end());
+  const std::vector<int64_t> grouped{0, 1, 2, 3, 4, 5}, apart{0, 3, 1, 4, 2, 5};
+  const int64_t width = 11;
+  torch::manual_seed(13);
+  auto weight = torch::randn({6, width});  // a loss sum(weight * logp) over the rows
+  auto lm = tiny_lm();
+  torch::manual_seed(5);
+  model::ScoreModel critic(tiny_config());
+  train::init_fresh_weights(*critic, 0.2);
+  struct Out {
+    torch::Tensor logp, entropy, values;  // [6, width] in the rows' order
+    std::vector<torch::Tensor> lm_grads, critic_grads;
+  };
+  auto run = [&](const std::vector<int64_t>& idx) {
+    std::vector<int64_t> back(6);  // back[row] = its place in idx
+    for (size_t k = 0; k < idx.size(); ++k) back[static_cast<size_t>(idx[k])] = static_cast<int64_t>(k);
+    auto order = torch::tensor(back, torch::kInt64);
+    auto f = policy_forward(lm, rows, idx, width, 1.0, true, torch::kCPU);
+    auto v = critic_values(critic, rows, idx, width, torch::kCPU);
+    Out o{f.logp.index_select(0, order), f.entropy.index_select(0, order), v.index_select(0, order), {}, {}};
+    ((o.logp + o.entropy) * weight).sum().backward();
+    (o.values * weight).sum().backward();
+    for (auto& p : lm->parameters()) o.lm_grads.push_back(p.grad().clone()), p.mutable_grad().zero_();
+    for (auto& p : critic->parameters()) o.critic_grads.push_back(p.grad().clone()), p.mutable_grad().zero_();
+    o.logp = o.logp.detach(), o.entropy = o.entropy.detach(), o.values = o.values.detach();
+    return o;
+  };
+  const Out shared = run(grouped), unshared = run(apart);
+  EXPECT_TRUE(torch::allclose(shared.logp, unshared.logp, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(shared.entropy, unshared.entropy, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(shared.values, unshared.values, 1e-5, 1e-5));
+  EXPECT_EQ(shared.logp[1].narrow(0, 1, width - 1).abs().sum().item<double>(), 0.0);  // the one-token row's padding
+  auto close = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, const char* what) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      const double scale = b[k].abs().max().item<double>();
+      EXPECT_LE((a[k] - b[k]).abs().max().item<double>(), 1e-5 * scale) << what << " param " << k;
+    }
+  };
+  close(shared.lm_grads, unshared.lm_grads, "policy");
+  close(shared.critic_grads, unshared.critic_grads, "critic");
+}
+
 TEST(PpoForward, MicroBatchGradientsEqualTheMinibatchGradient) {
   auto rows = some_rows();
   auto adv = torch::tensor({{0.5}, {-1.0}, {2.0}, {0.3}}).expand({4, 11}).contiguous();
