@@ -136,6 +136,11 @@ nlohmann::ordered_json BestOfNResult::to_json() const {
   j["subsamples"] = subsamples;
   j["seed"] = seed;
   j["spread"] = spread;
+  nlohmann::ordered_json d = nlohmann::ordered_json::object();
+  for (const auto& x : discrimination)
+    d[x.label] = std::isfinite(x.within_problem_auc) ? nlohmann::ordered_json(x.within_problem_auc) : nullptr;
+  j["within_problem_auc"] = d;
+  j["mixed_problems"] = mixed_problems;
   return j;
 }
 
@@ -282,6 +287,29 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
         }
       }
     }
+  }
+
+  // Within-problem discrimination of each label: (right, wrong) pairs of the same problem.
+  for (size_t l = 0; l < L; ++l) {
+    double won = 0;
+    int64_t pairs = 0;
+    for (const Prepared& q : prep) {
+      const auto& pick = q.pick[l];
+      for (size_t i = 0; i < pick.size(); ++i) {
+        if (!q.correct[i]) continue;
+        for (size_t j = 0; j < pick.size(); ++j) {
+          if (q.correct[j]) continue;
+          won += pick[i] > pick[j] ? 1.0 : pick[i] == pick[j] ? 0.5 : 0.0;
+          ++pairs;
+        }
+      }
+    }
+    res.discrimination.push_back({labels[l], pairs ? won / static_cast<double>(pairs) : NAN, pairs});
+  }
+  for (const Prepared& q : prep) {
+    int64_t c = 0;
+    for (char x : q.correct) c += x;
+    res.mixed_problems += (c > 0 && c < static_cast<int64_t>(q.correct.size())) ? 1 : 0;
   }
 
   const double P = static_cast<double>(in.problems.size());

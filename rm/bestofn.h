@@ -93,8 +93,20 @@ struct BestOfNResult {
   // of one repeat (repeat r uses subset r of every problem). It measures the luck of which k samples
   // are drawn, not the sampling error of the problem set.
   static constexpr const char* spread = "std over subsample repeats of the benchmark mean";
-  // {"n", "k", "methods": {name: {"mean", "std"}}, "problems", "subsamples", "seed", "spread"},
-  // methods in the order above.
+  // How well each scorer label (scorer_labels order) tells a problem's right samples from its wrong
+  // ones: over every (right, wrong) pair of samples of the same problem, pooled over problems, the
+  // share the scorer orders right first (ties count 1/2). 0.5 is chance; best-of-k can only beat
+  // voting when it is well above. A global AUC also rewards knowing which problems are hard; this does
+  // not. NaN when no problem has both right and wrong samples.
+  struct Discrimination {
+    std::string label;
+    double within_problem_auc = 0;
+    int64_t pairs = 0;  // (right, wrong) pairs counted
+  };
+  std::vector<Discrimination> discrimination;
+  int64_t mixed_problems = 0;  // problems with both right and wrong samples
+  // {"n", "k", "methods": {name: {"mean", "std"}}, "problems", "subsamples", "seed", "spread",
+  // "within_problem_auc": {label: value}, "mixed_problems"}, methods in the order above.
   nlohmann::ordered_json to_json() const;
   const BonMethod* find(const std::string& name) const;
 };

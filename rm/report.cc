@@ -231,6 +231,17 @@ std::string bestofn_report_html(const BestOfNResult& r, const std::string& title
     b << "</tr>\n";
   }
   b << "</table>\n<p>Accuracy in percent (mean &#177; std).</p>\n";
+  if (!r.discrimination.empty()) {
+    b << "<h2>Within-problem discrimination</h2>\n<p>For every pair of a right and a wrong sample of the same "
+         "problem (" << r.mixed_problems << " problems have both), the share the scorer ranks the right one "
+         "higher (ties 1/2). 0.5 is chance: best-of-k beats voting only when this is well above it.</p>\n"
+         "<table>\n<tr><th>scorer</th><th>within-problem AUC</th><th>pairs</th></tr>\n";
+    for (const auto& d : r.discrimination)
+      b << "<tr><td>" << html_escape(d.label) << "</td><td>"
+        << (std::isfinite(d.within_problem_auc) ? num(d.within_problem_auc, 3) : std::string("-")) << "</td><td>"
+        << d.pairs << "</td></tr>\n";
+    b << "</table>\n";
+  }
   return html_page(title, b.str());
 }
 

@@ -120,6 +120,38 @@ TEST(RmBestOfN, BestOfNPicksTheTopScoredSample) {
   EXPECT_NEAR(at(run_bestofn(tied, o), "best_of/orm", 2), 0.5, 0.03);
 }
 
+TEST(RmBestOfN, WithinProblemDiscrimination) {
+  // Problem a: right samples 1 and 3, wrong 0 and 2; the scorer orders (1 > 0), (1 > 2), (3 = 0: 1/2),
+  // (3 < 2): 2.5 of 4 pairs. Problem b is all right (no pairs) and c all wrong (no pairs); problem d
+  // has right 0 over wrong 1: 1 of 1. Pooled: 3.5 / 5. A problem's difficulty does not enter: c's
+  // low scores and b's high ones change nothing.
+  BestOfNInputs in{{problem("a", {{"1", false}, {"2", true}, {"3", false}, {"2", true}}),
+                    problem("b", {{"7", true}, {"7", true}}), problem("c", {{"8", false}, {"9", false}}),
+                    problem("d", {{"4", true}, {"5", false}})},
+                   {sequence_scorer("orm", {{0.2, 0.9, 0.5, 0.2}, {5.0, 5.0}, {-5.0, -5.0}, {0.3, 0.1}}),
+                    prm_scorer("prm", {{{0.9}, {0.1}, {0.8}, {0.7}}, {{0.5}, {0.5}}, {{0.5}, {0.5}}, {{0.1}, {0.2}}})}};
+  BestOfNOptions o;
+  o.aggregations = {"min"};
+  o.subsamples = 4;
+  BestOfNResult r = run_bestofn(in, o);
+  ASSERT_EQ(r.discrimination.size(), 2u);
+  EXPECT_EQ(r.discrimination[0].label, "orm");
+  EXPECT_DOUBLE_EQ(r.discrimination[0].within_problem_auc, 3.5 / 5);
+  EXPECT_EQ(r.discrimination[0].pairs, 5);
+  // prm_min: a: (0.1 vs 0.9) 0, (0.1 vs 0.8) 0, (0.7 vs 0.9) 0, (0.7 vs 0.8) 0; d: 0.1 vs 0.2: 0.
+  EXPECT_EQ(r.discrimination[1].label, "prm_min");
+  EXPECT_DOUBLE_EQ(r.discrimination[1].within_problem_auc, 0.0);
+  EXPECT_EQ(r.mixed_problems, 2);
+  auto j = r.to_json();
+  EXPECT_DOUBLE_EQ(j["within_problem_auc"]["orm"].get<double>(), 0.7);
+  EXPECT_EQ(j["mixed_problems"].get<int64_t>(), 2);
+  // No mixed problem: no pairs, NaN in memory and null in JSON.
+  BestOfNInputs none{{problem("b", {{"7", true}, {"7", true}})}, {sequence_scorer("orm", {{1.0, 2.0}})}};
+  BestOfNResult rn = run_bestofn(none, o);
+  EXPECT_TRUE(std::isnan(rn.discrimination[0].within_problem_auc));
+  EXPECT_TRUE(rn.to_json()["within_problem_auc"]["orm"].is_null());
+}
+
 TEST(RmBestOfN, WeightedMajorityFlipsPlainMajority) {
   // Answers a, a (wrong) and b (right). Plain majority picks a; a PRM with step scores
   // [0.2, 0.9], [0.3, 0.8], [0.9, 0.95] votes a: 0.2 + 0.3 = 0.5 < b: 0.9 by min, and
@@ -280,6 +312,8 @@ TEST(RmReport, BestOfNHtmlHasAChartPerLabelEveryMethodAndParses) {
   for (const auto& m : r.methods) EXPECT_NE(html.find(">" + m.name + "<"), std::string::npos) << m.name;
   EXPECT_NE(html.find("GSM8K &amp; friends"), std::string::npos);
   EXPECT_NE(html.find("<table>"), std::string::npos);
+  EXPECT_NE(html.find("Within-problem discrimination"), std::string::npos);
+  for (const auto& d : r.discrimination) EXPECT_NE(html.find("<td>" + d.label + "</td>"), std::string::npos) << d.label;
   EXPECT_EQ(unbalanced(html), "");
   // One label: the overview chart only.
   BestOfNInputs one{in.problems, {in.scorers[1]}};
