@@ -112,6 +112,7 @@ int run(const EvalConfig& cfg) {
   po.label = "problem";
   po.total = static_cast<int64_t>(problems.size());
   po.start = sum.n;
+  po.out = stderr;  // stdout carries the summary JSON alone (scripts write it to a file)
   Progress progress(po);
   train::evaluate_greedy(m, tok, todo, go, train::stop_token_ids(tok, m->cfg), [&](const train::EvalRow& r) {
     appender.append(r.to_json());

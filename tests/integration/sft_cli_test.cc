@@ -222,6 +222,13 @@ TEST_F(SftCli, EvalWritesResultsResumesReadsGsm8kAndMatchesTransformers) {
   int correct = 0;
   for (auto& row : rows) correct += row["correct"].get<bool>();
   EXPECT_EQ(summary["correct"], correct);
+  // stdout is the summary alone (progress and logs go to stderr), so `rleif eval ... > summary.json`
+  // writes valid JSON.
+  r = run_command({"sh", "-c",
+                   test::rleif_bin() + " eval --model " + model + " --data " + *root_ + "/data/held_out.jsonl" +
+                       " --limit 12 --max-new-tokens 40 --threads 1 --out " + out + "/res2.jsonl 2>/dev/null"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(json::parse(r.out)["n"], 12) << r.out;
 
   // Interrupted evaluations resume: drop the last rows (and cut one in half), run again.
   std::string text = read_file(res);
