@@ -328,6 +328,13 @@ rm::BestOfNResult read_bestofn(const std::string& path) {
                   bm.mean.size(), " means and ", bm.stddev.size(), " stds for ", r.k.size(), " values of k");
       r.methods.push_back(std::move(bm));
     }
+    // Within-problem discrimination (written since 2026-12-06; older files have none).
+    if (j.contains("within_problem_auc")) {
+      const auto& pairs = j.value("within_problem_pairs", nlohmann::ordered_json::object());
+      for (const auto& [label, v] : j.at("within_problem_auc").items())
+        r.discrimination.push_back({label, v.is_null() ? NAN : v.get<double>(), pairs.value(label, int64_t{0})});
+      r.mixed_problems = j.value("mixed_problems", int64_t{0});
+    }
   } catch (const nlohmann::json::exception& e) {
     RLEIF_FAIL(path, ": not a bestofn.json (", e.what(),
                "); expected {\"n\", \"k\", \"methods\": {name: {\"mean\", \"std\"}}, \"problems\", \"subsamples\", \"seed\"}");

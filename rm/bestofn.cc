@@ -136,10 +136,13 @@ nlohmann::ordered_json BestOfNResult::to_json() const {
   j["subsamples"] = subsamples;
   j["seed"] = seed;
   j["spread"] = spread;
-  nlohmann::ordered_json d = nlohmann::ordered_json::object();
-  for (const auto& x : discrimination)
+  nlohmann::ordered_json d = nlohmann::ordered_json::object(), pairs = nlohmann::ordered_json::object();
+  for (const auto& x : discrimination) {
     d[x.label] = std::isfinite(x.within_problem_auc) ? nlohmann::ordered_json(x.within_problem_auc) : nullptr;
+    pairs[x.label] = x.pairs;
+  }
   j["within_problem_auc"] = d;
+  j["within_problem_pairs"] = pairs;
   j["mixed_problems"] = mixed_problems;
   return j;
 }

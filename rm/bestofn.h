@@ -106,7 +106,8 @@ struct BestOfNResult {
   std::vector<Discrimination> discrimination;
   int64_t mixed_problems = 0;  // problems with both right and wrong samples
   // {"n", "k", "methods": {name: {"mean", "std"}}, "problems", "subsamples", "seed", "spread",
-  // "within_problem_auc": {label: value}, "mixed_problems"}, methods in the order above.
+  // "within_problem_auc": {label: value or null}, "within_problem_pairs": {label: n}, "mixed_problems"},
+  // methods in the order above.
   nlohmann::ordered_json to_json() const;
   const BonMethod* find(const std::string& name) const;
 };

@@ -73,7 +73,10 @@ class ReportCli : public ::testing::Test {
                                {"problems", 5},
                                {"subsamples", 10},
                                {"seed", 0},
-                               {"spread", "std"}}
+                               {"spread", "std"},
+                               {"within_problem_auc", {{"orm", 0.625}}},
+                               {"within_problem_pairs", {{"orm", 8}}},
+                               {"mixed_problems", 3}}
                               .dump(2));
     write("timings.jsonl", lines({{{"stage", "sft"}, {"seconds", 100}}, {{"stage", "ppo"}, {"seconds", 50}},
                                   {{"stage", "sft"}, {"seconds", 20}}}));
@@ -115,6 +118,9 @@ TEST_F(ReportCli, WholeReportFromExplicitFiles) {
   EXPECT_EQ(count(html, "<svg "), 8u);
   EXPECT_EQ(xml_svg_count(p("out/report.html")), 8);
   EXPECT_NE(html.find("<title>demo &lt;&amp;&gt; report</title>"), std::string::npos);
+  // bestofn.json's within-problem discrimination comes through.
+  EXPECT_NE(html.find("(3 problems have both)"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>orm</td><td>0.625</td><td>8</td></tr>"), std::string::npos);
   // Accuracy by difficulty, by hand (see SetUp); ids 3 and "3" are the same problem.
   EXPECT_NE(html.find("<tr><td>1-step</td><td>50.0% (1/2)</td><td>100.0% (2/2)</td><td>50.0</td></tr>"), std::string::npos)
       << html;

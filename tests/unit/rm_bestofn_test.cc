@@ -144,6 +144,7 @@ TEST(RmBestOfN, WithinProblemDiscrimination) {
   EXPECT_EQ(r.mixed_problems, 2);
   auto j = r.to_json();
   EXPECT_DOUBLE_EQ(j["within_problem_auc"]["orm"].get<double>(), 0.7);
+  EXPECT_EQ(j["within_problem_pairs"]["orm"].get<int64_t>(), 5);
   EXPECT_EQ(j["mixed_problems"].get<int64_t>(), 2);
   // No mixed problem: no pairs, NaN in memory and null in JSON.
   BestOfNInputs none{{problem("b", {{"7", true}, {"7", true}})}, {sequence_scorer("orm", {{1.0, 2.0}})}};
