@@ -9,14 +9,12 @@ namespace rleif::ppo {
 torch::Tensor response_states(model::TransformerImpl& backbone, const std::vector<SeqRow>& rows,
                               const std::vector<int64_t>& idx, const torch::Device& device) {
   RLEIF_CHECK(!idx.empty(), "ppo: a forward pass over no sequences");
-  std::vector<int64_t> lengths, ids, gather;  // gather: flat index of each predicting position
+  std::vector<int64_t> ids, gather;  // gather: flat index of each predicting position
   int64_t longest = 0;
   for (int64_t i : idx) {
     const SeqRow& r = rows[static_cast<size_t>(i)];
     RLEIF_CHECK(!r.prompt.empty() && !r.response.empty(), "ppo: sequence ", i, " has an empty prompt or response");
-    const int64_t len = static_cast<int64_t>(r.prompt.size() + r.response.size());
-    lengths.push_back(len);
-    longest = std::max(longest, len);
+    longest = std::max(longest, static_cast<int64_t>(r.prompt.size() + r.response.size()));
   }
   const auto iopt = torch::TensorOptions().dtype(torch::kInt64);
   if (backbone.packed_is_fast(longest) && idx.size() > 1) {

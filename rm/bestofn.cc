@@ -253,6 +253,7 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
     const size_t np = q.answer.size();
     int64_t c = 0;
     for (char x : q.correct) c += x;
+    res.mixed_problems += (c > 0 && c < static_cast<int64_t>(np)) ? 1 : 0;
     votes.assign(q.group_correct.size(), 0.0);
     for (size_t ki = 0; ki < K; ++ki) {
       const size_t k = static_cast<size_t>(res.k[ki]);
@@ -308,11 +309,6 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
       }
     }
     res.discrimination.push_back({labels[l], pairs ? won / static_cast<double>(pairs) : NAN, pairs});
-  }
-  for (const Prepared& q : prep) {
-    int64_t c = 0;
-    for (char x : q.correct) c += x;
-    res.mixed_problems += (c > 0 && c < static_cast<int64_t>(q.correct.size())) ? 1 : 0;
   }
 
   const double P = static_cast<double>(in.problems.size());
