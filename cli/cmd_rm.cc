@@ -91,7 +91,7 @@ std::function<int()> setup_eval(CLI::App& app) {
     d.neutral_positive = cfg->neutral_positive;
     rm::RmDataset ds = rm::load_rm_dataset(a->input, d, scorer.encoder(), cfg->limit);
     log_info("rm eval: ", ds.summary());
-    json m = rm::evaluate_rm(scorer.model(), ds, scorer.device(), cfg->eval, cfg->loss);
+    json m = rm::evaluate_rm(scorer.net(), ds, scorer.device(), cfg->eval, cfg->loss);
     m["data"] = a->input;
     m["kind"] = enum_name(scorer.kind());
     m["truncated"] = ds.encode.truncated;

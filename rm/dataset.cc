@@ -144,26 +144,26 @@ RmDataset split_off(RmDataset& from, double share, uint64_t seed) {
   return held;
 }
 
-torch::Tensor end_logits(model::ScoreModel& m, const std::vector<const Encoded*>& seqs, const torch::Device& device) {
+BackboneRows backbone_rows(model::Transformer& m, const std::vector<const Encoded*>& seqs, const torch::Device& device) {
   RLEIF_CHECK(!seqs.empty(), "end_logits: no sequences");
   int64_t longest = 0, total = 0;
   for (auto* s : seqs) {
     longest = std::max<int64_t>(longest, static_cast<int64_t>(s->ids.size()));
     total += static_cast<int64_t>(s->ids.size());
   }
-  std::vector<int64_t> flat_pos;  // [E] index of each score position in the flattened hidden states
-  torch::Tensor hidden;           // [*, H]
-  if (device.is_cpu() && seqs.size() > 1 && m->model->packed_is_fast(longest)) {
+  BackboneRows out;
+  if (device.is_cpu() && seqs.size() > 1 && m->packed_is_fast(longest)) {
     std::vector<int64_t> ids, lengths;
     ids.reserve(static_cast<size_t>(total));
     int64_t offset = 0;
     for (auto* s : seqs) {
       ids.insert(ids.end(), s->ids.begin(), s->ids.end());
       lengths.push_back(static_cast<int64_t>(s->ids.size()));
-      for (int64_t e : s->ends) flat_pos.push_back(offset + e);
+      out.offset.push_back(offset);
       offset += static_cast<int64_t>(s->ids.size());
     }
-    hidden = m->model->forward_packed(torch::tensor(ids, torch::kInt64).unsqueeze(0), lengths).squeeze(0);  // [N,H]
+    out.ids = torch::tensor(ids, torch::kInt64);                                  // [N]
+    out.hidden = m->forward_packed(out.ids.unsqueeze(0), lengths).squeeze(0);    // [N,H]
   } else {
     const auto B = static_cast<int64_t>(seqs.size());
     auto ids = torch::zeros({B, longest}, torch::kInt64);  // right padding: causal attention never reads it
@@ -171,13 +171,22 @@ torch::Tensor end_logits(model::ScoreModel& m, const std::vector<const Encoded*>
     for (int64_t b = 0; b < B; ++b) {
       const Encoded* s = seqs[static_cast<size_t>(b)];
       for (size_t t = 0; t < s->ids.size(); ++t) acc[b][static_cast<int64_t>(t)] = s->ids[t];
-      for (int64_t e : s->ends) flat_pos.push_back(b * longest + e);
+      out.offset.push_back(b * longest);
     }
-    hidden = m->model->forward(ids.to(device));           // [B,T,H]
-    hidden = hidden.reshape({-1, hidden.size(-1)});       // [B*T,H]
+    out.ids = ids.reshape({-1});                                   // [B*T]
+    out.hidden = m->forward(ids.to(device));                       // [B,T,H]
+    out.hidden = out.hidden.reshape({-1, out.hidden.size(-1)});    // [B*T,H]
   }
-  auto idx = torch::tensor(flat_pos, torch::kInt64).to(hidden.device());
-  return m->score(hidden.index_select(0, idx)).to(torch::kFloat32);  // [E,C]
+  return out;
+}
+
+torch::Tensor end_logits(model::ScoreModel& m, const std::vector<const Encoded*>& seqs, const torch::Device& device) {
+  BackboneRows rows = backbone_rows(m->model, seqs, device);
+  std::vector<int64_t> flat_pos;  // [E] row of each score position
+  for (size_t b = 0; b < seqs.size(); ++b)
+    for (int64_t e : seqs[b]->ends) flat_pos.push_back(rows.offset[b] + e);
+  auto idx = torch::tensor(flat_pos, torch::kInt64).to(rows.hidden.device());
+  return m->score(rows.hidden.index_select(0, idx)).to(torch::kFloat32);  // [E,C]
 }
 
 }  // namespace rleif::rm

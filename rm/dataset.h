@@ -69,9 +69,19 @@ RmDataset load_rm_dataset(const std::string& path, const RmDataOptions& opts, En
 // Moves a seeded share of `from`'s units into a new data set (the held-out part).
 RmDataset split_off(RmDataset& from, double share, uint64_t seed);
 
+// The backbone's last hidden states of the sequences as rows: hidden [N,H], ids [N] (CPU) the token
+// of each row, offset[b] the row of sequence b's first token. On the CPU the sequences run
+// padding-free as one packed row when the model can (TransformerImpl::packed_is_fast), else
+// right-padded (rows of padding then sit between sequences and are never read).
+struct BackboneRows {
+  torch::Tensor hidden;         // [N,H]
+  torch::Tensor ids;            // [N] int64, on the CPU
+  std::vector<int64_t> offset;  // [B]
+};
+BackboneRows backbone_rows(model::Transformer& m, const std::vector<const Encoded*>& seqs, const torch::Device& device);
+
 // Runs the model over the sequences and returns the head's logits at every score position, in order
-// of sequences then positions: [E, C] fp32. On the CPU the sequences run padding-free as one packed
-// row when the model can (TransformerImpl::packed_is_fast), else right-padded.
+// of sequences then positions: [E, C] fp32 (the rows of backbone_rows).
 torch::Tensor end_logits(model::ScoreModel& m, const std::vector<const Encoded*>& seqs, const torch::Device& device);
 
 }  // namespace rleif::rm

@@ -1,5 +1,7 @@
 #include "rm/encode.h"
 
+#include <algorithm>
+
 #include "core/strings.h"
 
 namespace rleif::rm {
@@ -51,15 +53,19 @@ Encoded Encoder::instruction(const std::string& text, const std::string& where) 
 
 Encoded Encoder::prompt_response(const std::string& prompt, const std::string& response, const std::string& where) {
   std::vector<int32_t> ids = tok_.encode(train::render_prompt(opts_.prompt_template, prompt), true);
+  const auto start = static_cast<int64_t>(ids.size());
   std::vector<int32_t> r = tok_.encode(response, false);
   ids.insert(ids.end(), r.begin(), r.end());
   ids.push_back(eos_id_);
-  return finish_sequence(std::move(ids), where);
+  Encoded e = finish_sequence(std::move(ids), where);
+  e.response_start = std::min<int64_t>(start, static_cast<int64_t>(e.ids.size()));
+  return e;
 }
 
 Encoded Encoder::prompt_steps(const std::string& prompt, const std::vector<std::string>& steps, const std::string& where) {
   Encoded e;
   e.ids = tok_.encode(train::render_prompt(opts_.prompt_template, prompt), true);
+  e.response_start = static_cast<int64_t>(e.ids.size());
   const auto max = static_cast<size_t>(opts_.max_length);
   size_t s = 0;
   for (; s < steps.size(); ++s) {

@@ -41,6 +41,7 @@ struct EncodeOptions {
 struct Encoded {
   std::vector<int32_t> ids;      // [T]
   std::vector<int64_t> ends;     // [S] token index of each scored position (one for sequence kinds)
+  int64_t response_start = 0;    // index of the first response token (after the prompt); 0 for an IRM
   int64_t dropped_steps = 0;     // PRM steps cut by truncation
   bool truncated = false;
 };

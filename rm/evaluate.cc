@@ -11,7 +11,7 @@ void RmEvalOptions::validate() const {
   RLEIF_CHECK(threshold > 0 && threshold < 1, "eval.threshold = ", threshold, ": must be in (0, 1)");
 }
 
-std::vector<torch::Tensor> unit_logits(model::ScoreModel& m, const RmDataset& d, const torch::Device& device,
+std::vector<torch::Tensor> unit_logits(RewardNet& m, const RmDataset& d, const torch::Device& device,
                                        int64_t batch_size) {
   std::vector<torch::Tensor> out;
   out.reserve(d.units.size());
@@ -27,7 +27,7 @@ std::vector<torch::Tensor> unit_logits(model::ScoreModel& m, const RmDataset& d,
       }
       counts.push_back(c);
     }
-    auto logits = end_logits(m, seqs, device).cpu();  // [E,C]
+    auto logits = m.end_logits(seqs, device).cpu();  // [E,C]
     int64_t off = 0;
     for (int64_t c : counts) {
       out.push_back(logits.slice(0, off, off + c));
@@ -54,7 +54,7 @@ torch::Tensor unit_loss(const Unit& u, RmKind kind, const torch::Tensor& logits,
   RLEIF_FAIL("unit_loss: unknown reward-model kind");
 }
 
-json evaluate_rm(model::ScoreModel& m, const RmDataset& d, const torch::Device& device, const RmEvalOptions& opts,
+json evaluate_rm(RewardNet& m, const RmDataset& d, const torch::Device& device, const RmEvalOptions& opts,
                  const RankLossOptions& loss_opts) {
   torch::NoGradGuard ng;
   json out{{"n", d.units.size()}};

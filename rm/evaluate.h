@@ -7,6 +7,7 @@
 #include "core/jsonl.h"
 #include "rm/dataset.h"
 #include "rm/losses.h"
+#include "rm/net.h"
 
 namespace rleif::rm {
 
@@ -23,11 +24,11 @@ struct RmEvalOptions {
 };
 
 // Scores of every unit: for each unit, the head's logits at its positions ([E_u, C], in unit order).
-std::vector<torch::Tensor> unit_logits(model::ScoreModel& m, const RmDataset& d, const torch::Device& device,
+std::vector<torch::Tensor> unit_logits(RewardNet& m, const RmDataset& d, const torch::Device& device,
                                        int64_t batch_size);
 
 // Metrics as JSON ({"n", "loss", ...} per kind). Runs under NoGradGuard.
-json evaluate_rm(model::ScoreModel& m, const RmDataset& d, const torch::Device& device, const RmEvalOptions& opts,
+json evaluate_rm(RewardNet& m, const RmDataset& d, const torch::Device& device, const RmEvalOptions& opts,
                  const RankLossOptions& loss);
 
 // The loss of one unit from its logits (the SUM over its loss units; see losses.h).

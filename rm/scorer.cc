@@ -31,7 +31,7 @@ struct Scorer::Impl {
   RmInfo info;
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<Encoder> enc;
-  model::ScoreModel model{nullptr};
+  RewardNet net;
   torch::Device device{torch::kCPU};
 
   // Scores encoded sequences in batches of similar length (order restored).
@@ -47,7 +47,7 @@ struct Scorer::Impl {
       for (size_t i = b; i < e; ++i)
         if (!seqs[order[i]].ids.empty()) batch.push_back(&seqs[order[i]]);
       if (batch.empty()) continue;
-      auto logits = end_logits(model, batch, device).cpu();  // [E,C]
+      auto logits = net.end_logits(batch, device).cpu();  // [E,C]
       torch::Tensor vals = info.kind == RmKind::prm ? step_probability(logits) : logits.select(1, 0);
       vals = vals.to(torch::kFloat64).contiguous();
       const double* v = vals.data_ptr<double>();
@@ -85,11 +85,20 @@ Scorer::Scorer(const std::string& dir, const ScorerOptions& opts) : impl_(std::m
   impl_->tok = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));
   model::LoadOptions lo;
   lo.device = impl_->device;
-  impl_->model = model::load_score_model(dir, lo, false, impl_->info.kind == RmKind::prm ? 2 : 1);
-  impl_->model->eval();
+  const model::ModelConfig* mc = nullptr;
+  if (impl_->info.head == HeadKind::likelihood) {
+    auto lm = model::load_causal_lm(dir, lo);
+    impl_->net.likelihood = LikelihoodVerifier(lm, scored_token_mask(*impl_->tok, impl_->info.tokens, lm->cfg.vocab_size),
+                                               impl_->info.scale, impl_->info.bias, impl_->info.kind == RmKind::prm ? 2 : 1);
+    mc = &impl_->net.likelihood->lm->cfg;
+  } else {
+    impl_->net.classifier = model::load_score_model(dir, lo, false, impl_->info.kind == RmKind::prm ? 2 : 1);
+    mc = &impl_->net.classifier->cfg;
+  }
+  impl_->net.module().eval();
   int32_t eos = -1;
   if (auto e = impl_->tok->eos_id()) eos = *e;
-  else if (!impl_->model->cfg.eos_token_ids.empty()) eos = static_cast<int32_t>(impl_->model->cfg.eos_token_ids[0]);
+  else if (!mc->eos_token_ids.empty()) eos = static_cast<int32_t>(mc->eos_token_ids[0]);
   RLEIF_CHECK(eos >= 0, dir, ": neither the tokenizer nor config.json names an EOS token");
   impl_->enc = std::make_unique<Encoder>(*impl_->tok, eos, impl_->info.encode);
 }
@@ -98,7 +107,7 @@ Scorer::~Scorer() = default;
 
 RmKind Scorer::kind() const { return impl_->info.kind; }
 const EncodeOptions& Scorer::encoding() const { return impl_->info.encode; }
-model::ScoreModel& Scorer::model() { return impl_->model; }
+RewardNet& Scorer::net() { return impl_->net; }
 Encoder& Scorer::encoder() { return *impl_->enc; }
 torch::Device Scorer::device() const { return impl_->device; }
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "model/score_model.h"
 #include "rm/encode.h"
+#include "rm/net.h"
 
 namespace rleif::rm {
 
@@ -45,7 +45,7 @@ class Scorer {
   RmKind kind() const;
   const EncodeOptions& encoding() const;
   // The pieces, for evaluation on whole data sets (rm eval).
-  model::ScoreModel& model();
+  RewardNet& net();
   Encoder& encoder();
   torch::Device device() const;
   // Scores prompt + response pairs (a PRM splits the response into steps at non-empty lines).

@@ -1,6 +1,7 @@
 #include "rm/task.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "core/fs.h"
 #include "core/log.h"
@@ -15,15 +16,34 @@ namespace {
 constexpr const char* kInfoFile = "rleif_rm.json";
 
 int64_t head_width(RmKind k) { return k == RmKind::prm ? 2 : 1; }
+
+// model.config for a model trained from scratch, with the special tokens the tokenizer names filled in.
+model::ModelConfig scratch_config(const json& raw, const std::string& path, const Tokenizer& tok, int32_t eos_id) {
+  model::ModelConfig mc = model::ModelConfig::from_json(raw, path);
+  if (mc.bos_token_id < 0)
+    if (auto b = tok.bos_id()) mc.bos_token_id = *b;
+  if (mc.eos_token_ids.empty()) mc.eos_token_ids = {eos_id};
+  if (mc.pad_token_id < 0)
+    if (auto p = tok.token_to_id("<pad>")) mc.pad_token_id = *p;
+  return mc;
+}
 }  // namespace
 
 json RmInfo::to_json() const {
-  return json{{"kind", enum_name(kind)},
-              {"template", enum_name(encode.prompt_template)},
-              {"max_length", encode.max_length},
-              {"step_separator", encode.step_separator},
-              {"score", kind == RmKind::prm ? "softmax(logits)[1] at each step's last token"
-                                            : "logits at the last real token (EOS)"}};
+  json j{{"kind", enum_name(kind)},
+         {"template", enum_name(encode.prompt_template)},
+         {"max_length", encode.max_length},
+         {"step_separator", encode.step_separator},
+         {"score", kind == RmKind::prm ? "softmax(logits)[1] at each step's last token"
+                                       : "logits at the last real token (EOS)"}};
+  if (head == HeadKind::likelihood) {
+    j["head"] = json{{"kind", enum_name(head)}, {"tokens", enum_name(tokens)}, {"scale", scale}, {"bias", bias}};
+    j["score"] = str(kind == RmKind::prm ? "sigmoid(scale * m + bias) at each step's last token"
+                                         : "scale * m + bias at the last real token (EOS)",
+                     ", m = the least log p(token | prefix) over the response's scored tokens (head.tokens) up to ",
+                     "that token, 0 when there is none (LlamaForCausalLM)");
+  }
+  return j;
 }
 
 RmInfo RmInfo::load(const std::string& dir) {
@@ -40,6 +60,18 @@ RmInfo RmInfo::load(const std::string& dir) {
   info.encode.max_length = get_field<int64_t>(j, "max_length", loc, "an integer");
   info.encode.step_separator = get_field<std::string>(j, "step_separator", loc, "a string");
   info.encode.validate();
+  if (j.contains("head")) {  // absent: the classifier head (every model before the likelihood head)
+    const json& h = j["head"];
+    RLEIF_CHECK(h.is_object(), path, ": head must be an object {kind, tokens, scale, bias}");
+    info.head = parse_enum<HeadKind>(get_field<std::string>(h, "kind", loc, "classifier | likelihood"), path + ": head.kind");
+    if (info.head == HeadKind::likelihood) {
+      info.tokens = parse_enum<ScoredTokens>(get_field<std::string>(h, "tokens", loc, "digits | all"), path + ": head.tokens");
+      info.scale = get_field<double>(h, "scale", loc, "a number");
+      info.bias = get_field<double>(h, "bias", loc, "a number");
+      RLEIF_CHECK(info.kind == RmKind::prm || info.kind == RmKind::orm, path, ": a likelihood head is a PRM's or an ORM's, but kind is ",
+                  enum_name(info.kind));
+    }
+  }
   return info;
 }
 
@@ -48,8 +80,15 @@ RmTask::RmTask(const RmConfig& cfg) : cfg_(cfg) {
   cfg_.data.validate();
   cfg_.encode.validate();
   cfg_.loss.validate();
+  cfg_.head.validate();
   cfg_.eval.validate();
   train::check_lora(cfg_.lora, cfg_.model, cfg_.train);
+  if (cfg_.head.kind == HeadKind::likelihood) {
+    RLEIF_CHECK(cfg_.data.kind == RmKind::prm || cfg_.data.kind == RmKind::orm,
+                "head.kind=likelihood scores solutions from the model's own token log-probs; it is for data.kind=prm or orm, not ",
+                enum_name(cfg_.data.kind), " (use head.kind=classifier)");
+    RLEIF_CHECK(!cfg_.lora.enabled(), "head.kind=likelihood trains the whole model; set lora.r=0 or head.kind=classifier");
+  }
   std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
   if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
   RLEIF_CHECK(path_exists(tok_path), tok_path, ": no tokenizer.json; set model.tokenizer");
@@ -89,47 +128,102 @@ void RmTask::init_model(const std::string& checkpoint_dir, const torch::Device& 
   lo.dtype = torch::kFloat32;  // fp32 master weights
   lo.device = device;
   const int64_t width = head_width(cfg_.data.kind);
+  if (cfg_.head.kind == HeadKind::likelihood) return init_likelihood(checkpoint_dir, lo);
+  auto& clf = net_.classifier;
   if (cfg_.lora.enabled()) {
     // The frozen base is always model.path; a checkpoint holds the adapter and the score head.
-    model_ = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
-    model::add_lora(*model_, cfg_.lora, {"score"});
-    if (!checkpoint_dir.empty()) model::load_lora_adapter(*model_, checkpoint_dir);
+    clf = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
+    model::add_lora(*clf, cfg_.lora, {"score"});
+    if (!checkpoint_dir.empty()) model::load_lora_adapter(*clf, checkpoint_dir);
   } else if (!checkpoint_dir.empty()) {
-    model_ = model::load_score_model(checkpoint_dir, lo, false, width);
+    clf = model::load_score_model(checkpoint_dir, lo, false, width);
   } else if (!cfg_.model.path.empty()) {
-    model_ = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
+    clf = model::load_score_model(cfg_.model.path, lo, /*allow_new_head=*/true, width);
   } else {
     json raw = json::parse(read_file(cfg_.model.config), nullptr, false);
-    model::ModelConfig mc = model::ModelConfig::from_json(raw, cfg_.model.config);
-    if (mc.bos_token_id < 0)
-      if (auto b = tok_->bos_id()) mc.bos_token_id = *b;
-    if (mc.eos_token_ids.empty()) mc.eos_token_ids = {eos_id_};
-    if (mc.pad_token_id < 0) {
-      if (auto p = tok_->token_to_id("<pad>")) mc.pad_token_id = *p;
-    }
+    model::ModelConfig mc = scratch_config(raw, cfg_.model.config, *tok_, eos_id_);
     mc.num_labels = width;
-    model_ = model::ScoreModel(mc);
-    train::init_fresh_weights(*model_, raw.value("initializer_range", 0.02));
-    model_->to(device);
+    clf = model::ScoreModel(mc);
+    train::init_fresh_weights(*clf, raw.value("initializer_range", 0.02));
+    clf->to(device);
   }
 }
 
-torch::nn::Module& RmTask::module() { return *model_; }
+void RmTask::init_likelihood(const std::string& checkpoint_dir, const model::LoadOptions& lo) {
+  // From a checkpoint, or from a likelihood PRM to continue: its (scale, bias). From a policy: calibrated.
+  const std::string from = !checkpoint_dir.empty() ? checkpoint_dir : cfg_.model.path;
+  std::optional<RmInfo> prior;
+  if (!from.empty() && path_exists((fsys::path(from) / kInfoFile).string())) {
+    prior = RmInfo::load(from);
+    RLEIF_CHECK(prior->head == HeadKind::likelihood && prior->kind == cfg_.data.kind, from, " is a reward model (",
+                enum_name(prior->kind), ", ", enum_name(prior->head), " head); a likelihood ", enum_name(cfg_.data.kind),
+                " starts from a policy (a causal LM) or a likelihood ", enum_name(cfg_.data.kind));
+  }
+  model::CausalLM lm{nullptr};
+  if (!from.empty()) {
+    lm = model::load_causal_lm(from, lo);
+  } else {
+    json raw = json::parse(read_file(cfg_.model.config), nullptr, false);
+    lm = model::CausalLM(scratch_config(raw, cfg_.model.config, *tok_, eos_id_));
+    train::init_fresh_weights(*lm, raw.value("initializer_range", 0.02));
+    lm->to(lo.device);
+  }
+  const ScoredTokens tokens = prior ? prior->tokens : cfg_.head.tokens;
+  net_.likelihood = LikelihoodVerifier(lm, scored_token_mask(*tok_, tokens, lm->cfg.vocab_size),
+                                       prior ? prior->scale : cfg_.head.init_scale, prior ? prior->bias : cfg_.head.init_bias,
+                                       head_width(cfg_.data.kind));
+  if (prior || !cfg_.head.calibrate) return;
+  // Logistic regression of the labels on the starting model's features, so training begins calibrated.
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> feats;
+  std::vector<float> labels;
+  std::vector<const Encoded*> seqs;
+  std::vector<float> pending;
+  auto flush = [&] {
+    if (seqs.empty()) return;
+    auto f = net_.likelihood->features(seqs, device_).cpu();  // [E]
+    std::vector<int64_t> keep;
+    for (size_t i = 0; i < pending.size(); ++i)
+      if (pending[i] >= 0) keep.push_back(static_cast<int64_t>(i)), labels.push_back(pending[i]);
+    feats.push_back(f.index_select(0, torch::tensor(keep, torch::kInt64)));
+    seqs.clear();
+    pending.clear();
+  };
+  for (const Unit& u : train_.units) {
+    for (auto& s : u.seqs) seqs.push_back(&s);
+    pending.insert(pending.end(), u.labels.begin(), u.labels.end());
+    if (seqs.size() >= static_cast<size_t>(cfg_.eval.batch_size)) flush();
+  }
+  flush();
+  net_.likelihood->calibrate(torch::cat(feats), torch::tensor(labels, torch::kFloat32));
+  log_info("likelihood head calibrated on ", labels.size(), " labelled steps: scale ", net_.likelihood->scale.item<double>(),
+           ", bias ", net_.likelihood->bias.item<double>());
+}
+
+model::ScoreModel& RmTask::model() {
+  RLEIF_CHECK(!net_.classifier.is_empty(), "this reward model has a ", enum_name(net_.head()), " head, not a classifier");
+  return net_.classifier;
+}
+
+torch::nn::Module& RmTask::module() { return net_.module(); }
 
 void RmTask::save_model(const std::string& dir) {
   const bool prm = cfg_.data.kind == RmKind::prm;
-  if (cfg_.lora.enabled())
-    model::save_lora_adapter(*model_, {cfg_.model.path, prm ? "TOKEN_CLS" : "SEQ_CLS", cfg_.lora, {"score"}}, dir,
+  auto& clf = net_.classifier;
+  if (net_.likelihood)
+    model::save_causal_lm(net_.likelihood->lm, dir, tokenizer_dir_, torch::kFloat32);
+  else if (cfg_.lora.enabled())
+    model::save_lora_adapter(*clf, {cfg_.model.path, prm ? "TOKEN_CLS" : "SEQ_CLS", cfg_.lora, {"score"}}, dir,
                              tokenizer_dir_);
   else
-    model::save_score_model(model_, dir, tokenizer_dir_, torch::kFloat32, prm);
+    model::save_score_model(clf, dir, tokenizer_dir_, torch::kFloat32, prm);
   write_info(dir);
 }
 
 void RmTask::save_final_model(const std::string& dir) {
-  if (!cfg_.lora.merge_on_save) return save_model(dir);
+  if (!cfg_.lora.merge_on_save || net_.likelihood) return save_model(dir);
   // The adapters merged into their weights: a plain Hugging Face reward model.
-  model::save_score_model(model_, dir, tokenizer_dir_, torch::kFloat32, cfg_.data.kind == RmKind::prm);
+  model::save_score_model(net_.classifier, dir, tokenizer_dir_, torch::kFloat32, cfg_.data.kind == RmKind::prm);
   write_info(dir);
 }
 
@@ -137,10 +231,16 @@ void RmTask::write_info(const std::string& dir) const {
   RmInfo info;
   info.kind = cfg_.data.kind;
   info.encode = cfg_.encode;
+  if (net_.likelihood) {
+    info.head = HeadKind::likelihood;
+    info.tokens = cfg_.head.tokens;
+    info.scale = net_.likelihood->scale.item<double>();
+    info.bias = net_.likelihood->bias.item<double>();
+  }
   write_file_atomic((fsys::path(dir) / kInfoFile).string(), info.to_json().dump(2) + "\n");
 }
 
-void RmTask::set_gradient_checkpointing(bool on) { model_->model->set_gradient_checkpointing(on); }
+void RmTask::set_gradient_checkpointing(bool on) { net_.backbone()->set_gradient_checkpointing(on); }
 
 int64_t RmTask::epoch_size() const {
   const auto n = static_cast<int64_t>(train_.units.size());
@@ -173,7 +273,7 @@ torch::Tensor RmTask::loss(int64_t index, json& metrics) {
   std::vector<const Encoded*> seqs;
   for (size_t u : units)
     for (auto& s : train_.units[u].seqs) seqs.push_back(&s);
-  torch::Tensor logits = end_logits(model_, seqs, device_);  // [E,C]
+  torch::Tensor logits = net_.end_logits(seqs, device_);  // [E,C]
   torch::Tensor total = torch::zeros({}, logits.options());
   int64_t off = 0;
   for (size_t u : units) {
@@ -189,7 +289,7 @@ torch::Tensor RmTask::loss(int64_t index, json& metrics) {
 
 json RmTask::evaluate() {
   if (eval_.units.empty()) return json::object();
-  return evaluate_rm(model_, eval_, device_, cfg_.eval, cfg_.loss);
+  return evaluate_rm(net_, eval_, device_, cfg_.eval, cfg_.loss);
 }
 
 train::TrainResult run_rm_train(const RmConfig& cfg, const std::string& config_yaml) {

@@ -6,11 +6,13 @@
 #include <memory>
 #include <string>
 
+#include "model/hf_io.h"
 #include "model/score_model.h"
 #include "model/tokenizer.h"
 #include "rm/dataset.h"
 #include "rm/evaluate.h"
 #include "rm/losses.h"
+#include "rm/net.h"
 #include "train/sft.h"
 #include "train/trainer.h"
 
@@ -25,6 +27,7 @@ struct RmConfig {
   RmDataOptions data;
   EncodeOptions encode;
   RankLossOptions loss;
+  HeadOptions head;
   train::AdamWOptions optim;
   train::ScheduleOptions schedule;
   train::TrainerOptions train;
@@ -37,6 +40,7 @@ struct RmConfig {
     v.section("data", data, "training and held-out data");
     v.section("encode", encode, "how records become token ids (also used when scoring)");
     v.section("loss", loss, "IRM / pairwise ranking loss");
+    v.section("head", head, "how scores are read: a linear score head, or (PRM) the model's own token log-probs");
     v.section("optim", optim, "AdamW");
     v.section("schedule", schedule, "learning-rate schedule");
     v.section("train", train, "the training loop");
@@ -45,10 +49,13 @@ struct RmConfig {
   }
 };
 
-// What rleif_rm.json holds: enough to encode inputs exactly as in training.
+// What rleif_rm.json holds: enough to encode inputs and read scores exactly as in training.
 struct RmInfo {
   RmKind kind = RmKind::prm;
   EncodeOptions encode;
+  HeadKind head = HeadKind::classifier;
+  ScoredTokens tokens = ScoredTokens::digits;  // likelihood head
+  double scale = 1.0, bias = 0.0;              // likelihood head: P(correct) = sigmoid(scale * m + bias)
   json to_json() const;
   static RmInfo load(const std::string& model_dir);  // errors name the file and how to fix it
 };
@@ -71,11 +78,13 @@ class RmTask : public train::TrainTask {
 
   const RmDataset& train_data() const { return train_; }
   const RmDataset& eval_data() const { return eval_; }
-  model::ScoreModel& model() { return model_; }
+  RewardNet& net() { return net_; }
+  model::ScoreModel& model();  // the classifier head's model (an error for a likelihood head)
 
  private:
   std::vector<size_t> batch_units(int64_t index) const;
   void write_info(const std::string& dir) const;  // rleif_rm.json
+  void init_likelihood(const std::string& checkpoint_dir, const model::LoadOptions& lo);
 
   RmConfig cfg_;
   std::unique_ptr<Tokenizer> tok_;
@@ -83,7 +92,7 @@ class RmTask : public train::TrainTask {
   int32_t eos_id_ = -1;
   RmDataset train_, eval_;
   std::vector<int64_t> order_;
-  model::ScoreModel model_{nullptr};
+  RewardNet net_;
   torch::Device device_{torch::kCPU};
 };
 

@@ -5,6 +5,10 @@ rleif_add_test(NAME rm_train_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/rm_train_test.cc
   LIBS rleif_rm rleif_rm_test_util
   LABELS unit)
+rleif_add_test(NAME rm_verifier_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/rm_verifier_test.cc
+  LIBS rleif_rm rleif_rm_test_util
+  LABELS unit)
 rleif_add_test(NAME rm_hf_parity_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/golden/rm_hf_parity_test.cc
   LIBS rleif_rm rleif_rm_test_util

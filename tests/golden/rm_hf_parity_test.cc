@@ -4,6 +4,8 @@
 // so the sequence score is transformers' own pooling at the last real token.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/fs.h"
 #include "rm/scorer.h"
 #include "rm/task.h"
@@ -20,15 +22,16 @@ class RmParity : public ::testing::Test {
     tok_path_ = test::write_math_tokenizer(dir_);
     cfg_path_ = test::write_tiny_config(dir_);
   }
-  std::string train(RmKind kind, const std::string& data) {
+  std::string train(RmKind kind, const std::string& data, HeadKind head = HeadKind::classifier) {
     RmConfig c;
+    c.head.kind = head;
     c.model.config = cfg_path_;
     c.model.tokenizer = tok_path_;
     c.data.kind = kind;
     c.data.train = data;
     c.encode.prompt_template = train::PromptTemplate::alpaca;
     c.optim.lr = 3e-3;
-    c.train.output_dir = dir_ + "/" + enum_name(kind);
+    c.train.output_dir = dir_ + "/" + enum_name(kind) + "-" + enum_name(head);
     c.train.max_steps = 8;
     c.train.batch_size = 8;
     c.train.threads = 1;
@@ -40,7 +43,7 @@ class RmParity : public ::testing::Test {
   // transformers' scores for the sequences rleif encodes.
   json reference(const std::string& model_dir, const std::vector<Encoded>& seqs, bool at_last_token = false) {
     json in = json::array();
-    for (auto& s : seqs) in.push_back(json{{"ids", s.ids}, {"ends", s.ends}});
+    for (auto& s : seqs) in.push_back(json{{"ids", s.ids}, {"ends", s.ends}, {"response_start", s.response_start}});
     write_file_atomic(dir_ + "/seqs.json", in.dump());
     std::vector<std::string> argv{test::python_bin(), test::source_dir() + "/scripts/fixtures/rm_hf_scores.py", "--model",
                                   model_dir, "--input", dir_ + "/seqs.json", "--out", dir_ + "/ref.json"};
@@ -72,6 +75,58 @@ TEST_F(RmParity, PrmStepScoresEqualTransformersTokenClassification) {
     ASSERT_EQ(got[i].steps.size(), want.size());
     for (size_t s = 0; s < want.size(); ++s) EXPECT_NEAR(got[i].steps[s], want[s], 1e-4) << "solution " << i << " step " << s;
   }
+}
+
+// A likelihood PRM is a LlamaForCausalLM: the reference reads transformers' log-softmax at every scored
+// response token (tokenizers' decode of the id holds a digit) and applies rleif_rm.json's scale and bias.
+TEST_F(RmParity, LikelihoodPrmStepScoresEqualTransformersCausalLmLogProbs) {
+  auto recs = test::math_prm_records(24, 21);
+  const std::string model_dir = train(RmKind::prm, test::write_records(dir_ + "/prm.jsonl", recs), HeadKind::likelihood);
+  Scorer scorer(model_dir);
+  ASSERT_EQ(scorer.net().head(), HeadKind::likelihood);
+  std::vector<std::pair<std::string, std::vector<std::string>>> items;
+  std::vector<Encoded> seqs;
+  for (int i = 0; i < 6; ++i) {
+    auto& r = recs[static_cast<size_t>(i)];
+    items.emplace_back(r["prompt"], r["steps"].get<std::vector<std::string>>());
+    seqs.push_back(scorer.encoder().prompt_steps(items.back().first, items.back().second, "t"));
+  }
+  auto got = scorer.score_steps(items);
+  json ref = reference(model_dir, seqs);
+  ASSERT_EQ(ref["architecture"], "LlamaForCausalLM");
+  int64_t below_one = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    auto want = ref["scores"][i]["steps"].get<std::vector<double>>();
+    ASSERT_EQ(got[i].steps.size(), want.size());
+    for (size_t s = 0; s < want.size(); ++s) {
+      EXPECT_NEAR(got[i].steps[s], want[s], 1e-4) << "solution " << i << " step " << s;
+      below_one += std::abs(want[s] - want[0]) > 1e-3;
+    }
+  }
+  EXPECT_GT(below_one, 0) << "every step scored alike: the scored tokens changed nothing";
+}
+
+TEST_F(RmParity, LikelihoodOrmScoreEqualsTransformersCausalLmLogProbs) {
+  std::vector<json> orm;
+  for (auto& r : test::math_prm_records(24, 29)) {
+    std::string resp;
+    for (auto& s : r["steps"]) resp += s.get<std::string>() + "\n";
+    orm.push_back(json{{"prompt", r["prompt"]}, {"response", resp}, {"label", r["labels"].back()}});
+  }
+  const std::string model_dir = train(RmKind::orm, test::write_records(dir_ + "/orm.jsonl", orm), HeadKind::likelihood);
+  Scorer scorer(model_dir);
+  ASSERT_EQ(scorer.net().head(), HeadKind::likelihood);
+  std::vector<std::pair<std::string, std::string>> items;
+  std::vector<Encoded> seqs;
+  for (int i = 0; i < 6; ++i) {
+    items.emplace_back(orm[static_cast<size_t>(i)]["prompt"], orm[static_cast<size_t>(i)]["response"]);
+    seqs.push_back(scorer.encoder().prompt_response(items.back().first, items.back().second, "t"));
+  }
+  auto got = scorer.score(items);
+  json ref = reference(model_dir, seqs);
+  ASSERT_EQ(ref["architecture"], "LlamaForCausalLM");
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i].score, ref["scores"][i]["score"].get<double>(), 1e-4) << "solution " << i;
 }
 
 TEST_F(RmParity, OrmScoreEqualsTransformersSequenceClassificationAtTheLastRealToken) {
