@@ -3,7 +3,7 @@
 plain transformers forward for scoring, on the batches rleif runs (same weights, same threads).
 
   rm_reference.py --model DIR --data FILE.json --task prm|pairwise --what train|score
-                  --batch B --steps N --threads T [--lr 1e-4] [--weight-decay 0.1]
+                  [--head classifier|likelihood] --batch B --steps N --threads T [--lr 1e-4] [--weight-decay 0.1]
 
 FILE.json is a list of examples in the order rleif batches them, already tokenised by rleif's encoder
 (rm/encode.h), in the columns TRL takes pre-tokenised data in, so TRL skips its own tokenisation:
@@ -27,6 +27,14 @@ are turned off: rleif's side runs fp32 without checkpointing.
 
 score: model.eval(), torch.no_grad(); step_s is right padding + attention mask, the forward, and
 softmax(logits)[..., 1] at the step ends (token classification) or the pooled logit (sequence).
+
+--head likelihood (a likelihood PRM, rm/verifier.h; the directory is a LlamaForCausalLM with scale and
+bias in rleif_rm.json): there is no TRL trainer for it, so the reference is the computation written
+plainly in PyTorch. Examples carry "response_start" (and "step_labels" for training). A step's logit is
+scale * m + bias, m the running minimum over response tokens t <= the step end whose decoded text holds
+a digit of log_softmax(logits)[t-1, ids[t]] (0 when none). score: right padding + mask, the forward,
+the features, sigmoid. train: the same with grad, mean BCE over labelled steps, backward, clip at 1.0,
+torch.optim.AdamW (decay on matrices only, as rleif's groups; constant lr), zero_grad.
 """
 import argparse
 import json
@@ -160,12 +168,87 @@ def score(a, examples):
                           "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}), flush=True)
 
 
+def likelihood_head(model_dir):
+    """(scale, bias, digit mask [V]) of a likelihood PRM directory."""
+    from tokenizers import Tokenizer
+    head = json.load(open(os.path.join(model_dir, "rleif_rm.json")))["head"]
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    vocab = json.load(open(os.path.join(model_dir, "config.json")))["vocab_size"]
+    mask = torch.tensor([head["tokens"] == "all" or (i < tok.get_vocab_size() and any(c in "0123456789" for c in tok.decode([i])))
+                         for i in range(vocab)])
+    return head["scale"], head["bias"], mask
+
+
+def likelihood_logits(model, batch, scale, bias, mask, pad):
+    """Step logits [E] of a batch, and its real and padded token counts."""
+    T = max(len(e["input_ids"]) for e in batch)
+    ids = torch.full((len(batch), T), pad, dtype=torch.long)  # [B,T] right padding
+    att = torch.zeros((len(batch), T), dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids[b, :len(e["input_ids"])] = torch.tensor(e["input_ids"])
+        att[b, :len(e["input_ids"])] = 1
+    lp = torch.log_softmax(model(input_ids=ids, attention_mask=att).logits.float(), -1)  # [B,T,V]
+    tok_lp = lp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]                             # [B,T-1] log p(ids[t])
+    out = []
+    for b, e in enumerate(batch):
+        start, n = max(e["response_start"], 1), len(e["input_ids"])
+        v = torch.where(mask[ids[b, start:n]], tok_lp[b, start - 1:n - 1], torch.zeros(()))
+        m = torch.cat([torch.zeros(1), torch.cummin(v, 0).values])  # [n-start+1], 0 = nothing scored yet
+        out.append(m[torch.tensor([min(max(x - start + 1, 0), n - start) for x in e["ends"]])])
+    return scale * torch.cat(out) + bias, int(att.sum()), int(ids.numel())
+
+
+def likelihood(a, examples):
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
+    s0, b0, mask = likelihood_head(a.model)
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    scale, bias = torch.nn.Parameter(torch.tensor(float(s0))), torch.nn.Parameter(torch.tensor(float(b0)))
+    train = a.what == "train"
+    model.train(train)
+    if train:
+        params = list(model.parameters())
+        opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": a.weight_decay},
+                                 {"params": [p for p in params if p.dim() < 2] + [scale, bias], "weight_decay": 0.0}],
+                                lr=a.lr)
+    while True:
+        print("ready", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        i = int(line)
+        batch = examples[i * a.batch:(i + 1) * a.batch]
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0 = time.perf_counter()
+        with torch.set_grad_enabled(train):
+            z, tokens, padded = likelihood_logits(model, batch, scale, bias, mask, pad)
+            if train:
+                y = torch.tensor([l for e in batch for l in e["step_labels"]], dtype=torch.float32)
+                keep = y >= 0
+                out = torch.nn.functional.binary_cross_entropy_with_logits(z[keep], y[keep])
+            else:
+                out = torch.sigmoid(z).sum()
+        t1 = time.perf_counter()
+        if train:
+            out.backward()
+        t2 = time.perf_counter()
+        if train:
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()) + [scale, bias], 1.0)
+            opt.step()
+            opt.zero_grad()
+        t3 = time.perf_counter()
+        print(json.dumps({"i": i, "step_s": t3 - t0, "fwd_s": t1 - t0, "bwd_s": t2 - t1, "opt_s": t3 - t2,
+                          "loss": float(out), "tokens": tokens, "padded": padded, "threads": torch.get_num_threads(),
+                          "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--task", choices=["prm", "pairwise"], required=True)
     ap.add_argument("--what", choices=["train", "score"], required=True)
+    ap.add_argument("--head", choices=["classifier", "likelihood"], default="classifier")
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
@@ -176,7 +259,10 @@ def main():
     torch.set_num_threads(a.threads)
     examples = json.load(open(a.data))
     assert len(examples) >= a.batch * a.steps, f"{a.data}: {len(examples)} examples, need {a.batch * a.steps}"
-    (train if a.what == "train" else score)(a, examples)
+    if a.head == "likelihood":
+        likelihood(a, examples)
+    else:
+        (train if a.what == "train" else score)(a, examples)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,14 @@
 //          (task pairwise, LlamaForSequenceClassification) running their own training loop;
 //   score: rm::end_logits (+ step_probability for a PRM) under no-grad vs a transformers forward
 //          on the right-padded batch with an attention mask.
+//   --head likelihood (task prm): the likelihood PRM (rm/verifier.h) vs the same computation written
+//          plainly in PyTorch on transformers' LlamaForCausalLM (log-softmax, gather, masked running
+//          minimum, sigmoid; training: BCE, backward, clip, torch.optim.AdamW), as there is no TRL trainer
+//          for it.
 //
 //   rm_throughput --model-config configs/models/math_tiny.json --data DIR --task prm|pairwise
-//                 --what train|score [--steps 12] [--warmup 3] [--batch 16] [--threads 2]
+//                 --what train|score [--head classifier|likelihood] [--steps 12] [--warmup 3] [--batch 16]
+//                 [--threads 2]
 //
 // DIR is a `rleif data synth` output (its tokenizer.json). The examples are the math domain's
 // (tests/rm_util.h math_prm_records: prompt + 1-4 steps, every other solution corrupted; pairwise:
@@ -137,13 +142,14 @@ void print_side(const char* who, const Side& s, double tokens_per_step) {
 
 int main(int argc, char** argv) {
   CLI::App app{"rleif vs TRL / transformers reward-model throughput"};
-  std::string model_config, data, task_name = "prm", what = "train", python = test::python_bin();
+  std::string model_config, data, task_name = "prm", what = "train", head = "classifier", python = test::python_bin();
   int64_t steps = 12, warmup = 3, batch = 16, threads = 2;
   double lr = 1e-4;
   app.add_option("--model-config", model_config, "config.json of the backbone")->required();
   app.add_option("--data", data, "rleif data synth directory (its tokenizer.json)")->required();
   app.add_option("--task", task_name, "prm (token classification) | pairwise (sequence classification)");
   app.add_option("--what", what, "train | score");
+  app.add_option("--head", head, "classifier | likelihood (task prm)");
   app.add_option("--steps", steps, "timed steps");
   app.add_option("--warmup", warmup, "untimed steps first");
   app.add_option("--batch", batch, "train: solutions (prm) or pairs (pairwise) per step; score: sequences per forward");
@@ -155,7 +161,9 @@ int main(int argc, char** argv) {
   try {
     RLEIF_CHECK(task_name == "prm" || task_name == "pairwise", "--task ", task_name, ": expected prm or pairwise");
     RLEIF_CHECK(what == "train" || what == "score", "--what ", what, ": expected train or score");
-    const bool prm = task_name == "prm", train = what == "train";
+    RLEIF_CHECK(head == "classifier" || (head == "likelihood" && task_name == "prm"), "--head ", head,
+                ": expected classifier, or likelihood with --task prm");
+    const bool prm = task_name == "prm", train = what == "train", lik = head == "likelihood";
     at::set_num_threads(static_cast<int>(threads));
     torch::manual_seed(0);
     const std::string tmp = test::temp_dir("bench_rm");
@@ -175,6 +183,12 @@ int main(int argc, char** argv) {
     cfg.train.batch_size = batch;
     cfg.optim.lr = lr;
     cfg.optim.weight_decay = 0.1;
+    if (lik) {  // fixed (scale, bias): the reference reads them from rleif_rm.json
+      cfg.head.kind = rm::HeadKind::likelihood;
+      cfg.head.calibrate = false;
+      cfg.head.init_scale = 1.0;
+      cfg.head.init_bias = 4.0;
+    }
     rm::RmTask task(cfg);  // batches in file order: the task's order before any start_epoch
     task.init_model("", torch::kCPU);
     task.save_model(tmp + "/model");
@@ -189,7 +203,10 @@ int main(int argc, char** argv) {
       for (const auto& s : u.seqs) flat.push_back(&s);
     if (train) {
       for (const auto& u : ds.units) {
-        if (prm) {
+        if (lik) {
+          ex.push_back(json{{"input_ids", u.seqs[0].ids}, {"ends", u.seqs[0].ends}, {"step_labels", u.labels},
+                            {"response_start", u.seqs[0].response_start}});
+        } else if (prm) {
           std::vector<int64_t> labels(u.seqs[0].ids.size(), -100);  // PRMTrainer.tokenize_row's layout
           for (size_t s = 0; s < u.seqs[0].ends.size(); ++s)
             if (u.labels[s] >= 0) labels[static_cast<size_t>(u.seqs[0].ends[s])] = u.labels[s] >= 0.5f ? 1 : 0;
@@ -204,7 +221,7 @@ int main(int argc, char** argv) {
     } else {
       for (int64_t j = 0; j < n_steps * batch; ++j) {
         const rm::Encoded* s = flat[static_cast<size_t>(j)];
-        ex.push_back(json{{"input_ids", s->ids}, {"ends", s->ends}});
+        ex.push_back(json{{"input_ids", s->ids}, {"ends", s->ends}, {"response_start", s->response_start}});
         step_seqs[static_cast<size_t>(j / batch)].push_back(s);
       }
     }
@@ -219,14 +236,14 @@ int main(int argc, char** argv) {
       padded += longest * static_cast<double>(seqs.size());
     }
 
-    auto& model = task.model();
+    torch::nn::Module& model = task.module();
     train::AdamWOptions ao = cfg.optim;
     train::AdamW opt(train::decay_groups(task.module(), ao.weight_decay), ao);
     std::vector<torch::Tensor> params;
     for (auto& g : opt.groups()) params.insert(params.end(), g.params.begin(), g.params.end());
-    if (train) model->train(); else model->eval();
+    model.train(train);
     Reference ref({python, test::source_dir() + "/bench/rm_reference.py", "--model", tmp + "/model", "--data",
-                   tmp + "/examples.json", "--task", task_name, "--what", what, "--batch",
+                   tmp + "/examples.json", "--task", task_name, "--what", what, "--head", head, "--batch",
                    std::to_string(batch), "--steps", std::to_string(n_steps), "--threads",
                    std::to_string(threads), "--lr", std::to_string(lr), "--out", tmp + "/trl_out"});
     Side rl, py;
@@ -249,7 +266,7 @@ int main(int argc, char** argv) {
         loss_v = loss.item<double>();
       } else {
         torch::NoGradGuard ng;
-        torch::Tensor logits = rm::end_logits(model, step_seqs[static_cast<size_t>(i)], torch::kCPU);  // [E,C]
+        torch::Tensor logits = task.net().end_logits(step_seqs[static_cast<size_t>(i)], torch::kCPU);  // [E,C]
         torch::Tensor out = prm ? rm::step_probability(logits) : logits.squeeze(-1);                      // [E]
         loss_v = out.sum().item<double>();
         t1 = t2 = now_s();
@@ -274,12 +291,12 @@ int main(int argc, char** argv) {
     }
 
     int64_t n_params = 0;
-    for (auto& p : model->parameters()) n_params += p.numel();
+    for (auto& p : model.parameters()) n_params += p.numel();
     const double per_step = tokens_timed / static_cast<double>(steps);
-    const char* ref_name = train ? (prm ? "TRL PRMTrainer" : "TRL RewardTrainer") : "transformers fwd";
+    const char* ref_name = lik ? (train ? "PyTorch loop" : "PyTorch fwd") : train ? (prm ? "TRL PRMTrainer" : "TRL RewardTrainer") : "transformers fwd";
     std::printf("model %s: %.2fM parameters (%s head), %lld threads (reference: %lld), %s %s, batch %lld, "
                 "mean %.0f tokens/step\n",
-                model_config.c_str(), static_cast<double>(n_params) / 1e6, prm ? "token, 2 labels" : "sequence",
+                model_config.c_str(), static_cast<double>(n_params) / 1e6, lik ? "likelihood" : prm ? "token, 2 labels" : "sequence",
                 static_cast<long long>(threads), static_cast<long long>(py_threads), task_name.c_str(), what.c_str(),
                 static_cast<long long>(batch), per_step);
     std::printf("padding in the reference's [B,T] batches: %.1f%% of positions (rleif packs the rows)\n",
