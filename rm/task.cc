@@ -87,7 +87,6 @@ RmTask::RmTask(const RmConfig& cfg) : cfg_(cfg) {
     RLEIF_CHECK(cfg_.data.kind == RmKind::prm || cfg_.data.kind == RmKind::orm,
                 "head.kind=likelihood scores solutions from the model's own token log-probs; it is for data.kind=prm or orm, not ",
                 enum_name(cfg_.data.kind), " (use head.kind=classifier)");
-    RLEIF_CHECK(!cfg_.lora.enabled(), "head.kind=likelihood trains the whole model; set lora.r=0 or head.kind=classifier");
   }
   std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
   if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
@@ -151,6 +150,7 @@ void RmTask::init_model(const std::string& checkpoint_dir, const torch::Device& 
 
 void RmTask::init_likelihood(const std::string& checkpoint_dir, const model::LoadOptions& lo) {
   // From a checkpoint, or from a likelihood PRM to continue: its (scale, bias). From a policy: calibrated.
+  // With LoRA the model is always model.path with adapters; a checkpoint holds the adapters.
   const std::string from = !checkpoint_dir.empty() ? checkpoint_dir : cfg_.model.path;
   std::optional<RmInfo> prior;
   if (!from.empty() && path_exists((fsys::path(from) / kInfoFile).string())) {
@@ -160,7 +160,11 @@ void RmTask::init_likelihood(const std::string& checkpoint_dir, const model::Loa
                 " starts from a policy (a causal LM) or a likelihood ", enum_name(cfg_.data.kind));
   }
   model::CausalLM lm{nullptr};
-  if (!from.empty()) {
+  if (cfg_.lora.enabled()) {
+    lm = model::load_causal_lm(cfg_.model.path, lo);
+    model::add_lora(*lm, cfg_.lora);  // scale and bias sit outside the model: they train too
+    if (!checkpoint_dir.empty()) model::load_lora_adapter(*lm, checkpoint_dir);
+  } else if (!from.empty()) {
     lm = model::load_causal_lm(from, lo);
   } else {
     json raw = json::parse(read_file(cfg_.model.config), nullptr, false);
@@ -210,7 +214,9 @@ torch::nn::Module& RmTask::module() { return net_.module(); }
 void RmTask::save_model(const std::string& dir) {
   const bool prm = cfg_.data.kind == RmKind::prm;
   auto& clf = net_.classifier;
-  if (net_.likelihood)
+  if (net_.likelihood && cfg_.lora.enabled())
+    model::save_lora_adapter(*net_.likelihood->lm, {cfg_.model.path, "CAUSAL_LM", cfg_.lora, {}}, dir, tokenizer_dir_);
+  else if (net_.likelihood)
     model::save_causal_lm(net_.likelihood->lm, dir, tokenizer_dir_, torch::kFloat32);
   else if (cfg_.lora.enabled())
     model::save_lora_adapter(*clf, {cfg_.model.path, prm ? "TOKEN_CLS" : "SEQ_CLS", cfg_.lora, {"score"}}, dir,
@@ -221,9 +227,12 @@ void RmTask::save_model(const std::string& dir) {
 }
 
 void RmTask::save_final_model(const std::string& dir) {
-  if (!cfg_.lora.merge_on_save || net_.likelihood) return save_model(dir);
+  if (!cfg_.lora.merge_on_save) return save_model(dir);
   // The adapters merged into their weights: a plain Hugging Face reward model.
-  model::save_score_model(net_.classifier, dir, tokenizer_dir_, torch::kFloat32, cfg_.data.kind == RmKind::prm);
+  if (net_.likelihood)
+    model::save_causal_lm(net_.likelihood->lm, dir, tokenizer_dir_, torch::kFloat32);
+  else
+    model::save_score_model(net_.classifier, dir, tokenizer_dir_, torch::kFloat32, cfg_.data.kind == RmKind::prm);
   write_info(dir);
 }
 

@@ -1,5 +1,5 @@
 // LoRA runs of the shared trainer: SFT and a reward model train only their adapters (and the RM's
-// score head), save PEFT adapter directories that load anywhere a model does (merged), resume from
+// score head, or a likelihood PRM's scale and bias), save PEFT adapter directories that load anywhere a model does (merged), resume from
 // an adapter checkpoint to the same weights as an uninterrupted run, merge on request
 // (lora.merge_on_save), and refuse configurations that cannot work.
 #include <gtest/gtest.h>
@@ -7,7 +7,10 @@
 #include "core/fs.h"
 #include "model/hf_io.h"
 #include "model/lora_io.h"
+#include "rm/losses.h"
+#include "rm/scorer.h"
 #include "rm/task.h"
+#include "rm/verifier.h"
 #include "train/sft.h"
 #include "tests/rm_util.h"
 #include "tests/test_util.h"
@@ -152,6 +155,61 @@ TEST_F(LoraTrain, RewardModelTrainsAdapterAndHeadAndScoresFromItsDirectory) {
   model::save_score_model(m, dir_ + "/prm_merged", "", torch::kFloat32, true);
   auto again = model::load_score_model(dir_ + "/prm_merged", {}, false, 2);
   expect_equal_params(*again, *m, "merged PRM");
+}
+
+// A likelihood PRM with LoRA: the adapters and the head's scale and bias train, nothing else; the
+// directory is a CAUSAL_LM adapter with rleif_rm.json, and rm::Scorer scores from it exactly as the
+// base with the adapter attached does.
+TEST_F(LoraTrain, LikelihoodPrmTrainsAdapterScaleAndBiasAndScoresFromItsDirectory) {
+  rm::RmConfig c;
+  c.model.path = base_;
+  c.data.kind = rm::RmKind::prm;
+  c.data.train = prm_data_;
+  c.head.kind = rm::HeadKind::likelihood;
+  c.optim.lr = 1e-2;
+  c.train.output_dir = dir_ + "/lprm";
+  c.train.max_steps = 4;
+  c.train.batch_size = 8;
+  c.train.threads = 1;
+  c.train.log_every_s = 1000;
+  c.lora.r = 2;
+  c.lora.alpha = 4;
+  double scale0 = 0;
+  {
+    rm::RmTask task(c);
+    task.init_model("", torch::kCPU);
+    for (auto& p : task.module().named_parameters()) {
+      const bool trainable = p.key().find(".lora_") != std::string::npos || p.key() == "scale" || p.key() == "bias";
+      EXPECT_EQ(p.value().requires_grad(), trainable) << p.key();
+    }
+    scale0 = task.net().likelihood->scale.item<double>();
+  }
+  auto r = rm::run_rm_train(c, "cfg");
+  ASSERT_EQ(r.status, train::TrainStatus::completed);
+  auto ac = model::AdapterConfig::load(r.model_dir);
+  EXPECT_EQ(ac.task_type, "CAUSAL_LM");
+  EXPECT_TRUE(ac.modules_to_save.empty());
+  rm::RmInfo info = rm::RmInfo::load(r.model_dir);
+  EXPECT_EQ(info.head, rm::HeadKind::likelihood);
+  EXPECT_NE(info.scale, scale0) << "scale did not train";
+
+  auto lm = model::load_causal_lm(base_);
+  model::load_lora_adapter(*lm, r.model_dir);
+  Tokenizer tok = Tokenizer::from_file(tok_);
+  rm::LikelihoodVerifier v(lm, rm::scored_token_mask(tok, rm::ScoredTokens::digits, lm->cfg.vocab_size), info.scale,
+                           info.bias, 2);
+  rm::Scorer scorer(r.model_dir);
+  auto recs = math_prm_records(4, 9);
+  std::vector<std::pair<std::string, std::vector<std::string>>> items;
+  for (auto& rec : recs) items.emplace_back(rec["prompt"], rec["steps"].get<std::vector<std::string>>());
+  auto got = scorer.score_steps(items);
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < items.size(); ++i) {
+    rm::Encoded e = scorer.encoder().prompt_steps(items[i].first, items[i].second, "t");
+    auto p = rm::step_probability(v->end_logits({&e}, torch::kCPU));
+    ASSERT_EQ(got[i].steps.size(), static_cast<size_t>(p.numel()));
+    for (int64_t s = 0; s < p.numel(); ++s) EXPECT_NEAR(got[i].steps[static_cast<size_t>(s)], p[s].item<double>(), 1e-5);
+  }
 }
 
 TEST_F(LoraTrain, ImpossibleConfigurationsAreRefusedByKey) {

@@ -188,18 +188,12 @@ TEST_F(Likelihood, TrainsResumesBitwiseAndScoresThroughTheScorer) {
   }
 }
 
-TEST_F(Likelihood, OnlyForAPrmOrOrmAndNotWithLora) {
+TEST_F(Likelihood, OnlyForAPrmOrAnOrm) {
   const std::string data = test::write_records(dir_ + "/prm.jsonl", test::math_prm_records(8, 5));
   RmConfig c = config(data, dir_ + "/x");
   c.data.kind = RmKind::irm;
   const std::string e1 = test::error_of([&] { RmTask t(c); });
   EXPECT_NE(e1.find("it is for data.kind=prm or orm, not irm"), std::string::npos) << e1;
-  RmConfig l = config(data, dir_ + "/y");
-  l.model.config.clear();
-  l.model.path = dir_;
-  l.lora.r = 4;
-  const std::string e2 = test::error_of([&] { RmTask t(l); });
-  EXPECT_NE(e2.find("set lora.r=0 or head.kind=classifier"), std::string::npos) << e2;
 }
 
 }  // namespace
