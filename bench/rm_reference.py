@@ -148,12 +148,7 @@ def score(a, examples):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         with torch.no_grad():
-            T = max(len(e["input_ids"]) for e in batch)
-            ids = torch.full((len(batch), T), pad, dtype=torch.long)  # [B,T] right padding
-            mask = torch.zeros((len(batch), T), dtype=torch.long)
-            for b, e in enumerate(batch):
-                ids[b, :len(e["input_ids"])] = torch.tensor(e["input_ids"])
-                mask[b, :len(e["input_ids"])] = 1
+            ids, mask = right_pad(batch, pad)  # [B,T]
             logits = model(input_ids=ids, attention_mask=mask).logits  # [B,T,2] or [B,1]
             if a.task == "prm":
                 rows = torch.tensor([b for b, e in enumerate(batch) for _ in e["ends"]])
@@ -166,6 +161,17 @@ def score(a, examples):
                           "loss": float(out.sum()), "tokens": int(mask.sum()), "padded": int(ids.numel()),
                           "threads": torch.get_num_threads(),
                           "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}), flush=True)
+
+
+def right_pad(batch, pad):
+    """ids [B,T] right-padded with `pad` and the attention mask [B,T] of a batch of examples."""
+    T = max(len(e["input_ids"]) for e in batch)
+    ids = torch.full((len(batch), T), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), T), dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids[b, :len(e["input_ids"])] = torch.tensor(e["input_ids"])
+        mask[b, :len(e["input_ids"])] = 1
+    return ids, mask
 
 
 def likelihood_head(model_dir):
@@ -181,12 +187,7 @@ def likelihood_head(model_dir):
 
 def likelihood_logits(model, batch, scale, bias, mask, pad):
     """Step logits [E] of a batch, and its real and padded token counts."""
-    T = max(len(e["input_ids"]) for e in batch)
-    ids = torch.full((len(batch), T), pad, dtype=torch.long)  # [B,T] right padding
-    att = torch.zeros((len(batch), T), dtype=torch.long)
-    for b, e in enumerate(batch):
-        ids[b, :len(e["input_ids"])] = torch.tensor(e["input_ids"])
-        att[b, :len(e["input_ids"])] = 1
+    ids, att = right_pad(batch, pad)  # [B,T]
     lp = torch.log_softmax(model(input_ids=ids, attention_mask=att).logits.float(), -1)  # [B,T,V]
     tok_lp = lp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]                             # [B,T-1] log p(ids[t])
     out = []
