@@ -172,8 +172,7 @@ void RmTask::init_likelihood(const std::string& checkpoint_dir, const model::Loa
     train::init_fresh_weights(*lm, raw.value("initializer_range", 0.02));
     lm->to(lo.device);
   }
-  const ScoredTokens tokens = prior ? prior->tokens : cfg_.head.tokens;
-  net_.likelihood = LikelihoodVerifier(lm, scored_token_mask(*tok_, tokens, lm->cfg.vocab_size),
+  net_.likelihood = LikelihoodVerifier(lm, *tok_, prior ? prior->tokens : cfg_.head.tokens,
                                        prior ? prior->scale : cfg_.head.init_scale, prior ? prior->bias : cfg_.head.init_bias,
                                        head_width(cfg_.data.kind));
   if (prior || !cfg_.head.calibrate) return;
@@ -242,7 +241,7 @@ void RmTask::write_info(const std::string& dir) const {
   info.encode = cfg_.encode;
   if (net_.likelihood) {
     info.head = HeadKind::likelihood;
-    info.tokens = cfg_.head.tokens;
+    info.tokens = net_.likelihood->tokens;  // a continued likelihood model keeps its own
     info.scale = net_.likelihood->scale.item<double>();
     info.bias = net_.likelihood->bias.item<double>();
   }

@@ -29,13 +29,12 @@ torch::Tensor scored_token_mask(const Tokenizer& tok, ScoredTokens which, int64_
   return mask;
 }
 
-LikelihoodVerifierImpl::LikelihoodVerifierImpl(model::CausalLM lm_, torch::Tensor mask_, double scale_, double bias_,
-                                               int64_t width_)
-    : mask(std::move(mask_)), width(width_) {
+LikelihoodVerifierImpl::LikelihoodVerifierImpl(model::CausalLM lm_, const Tokenizer& tok, ScoredTokens tokens_,
+                                               double scale_, double bias_, int64_t width_)
+    : tokens(tokens_), width(width_) {
   RLEIF_CHECK(width == 1 || width == 2, "likelihood head: width ", width, " (1 = ORM, 2 = PRM)");
   lm = register_module("lm", std::move(lm_));
-  RLEIF_CHECK(mask.dim() == 1 && mask.size(0) == lm->cfg.vocab_size, "likelihood head: the token mask has ",
-              mask.size(0), " entries but the model's vocab_size is ", lm->cfg.vocab_size);
+  mask = scored_token_mask(tok, tokens, lm->cfg.vocab_size);
   auto opts = lm->model->embed_tokens->weight.options();
   scale = register_parameter("scale", torch::full({1}, scale_, opts));
   bias = register_parameter("bias", torch::full({1}, bias_, opts));

@@ -52,8 +52,10 @@ struct HeadOptions {
 torch::Tensor scored_token_mask(const Tokenizer& tok, ScoredTokens which, int64_t vocab_size);
 
 struct LikelihoodVerifierImpl : torch::nn::Module {
-  // lm: the language model; mask [V] from scored_token_mask; width: 2 for a PRM, 1 for an ORM.
-  LikelihoodVerifierImpl(model::CausalLM lm, torch::Tensor mask, double scale, double bias, int64_t width);
+  // lm: the language model; tokens: which of tok's tokens are scored (the mask); width: 2 for a PRM,
+  // 1 for an ORM.
+  LikelihoodVerifierImpl(model::CausalLM lm, const Tokenizer& tok, ScoredTokens tokens, double scale, double bias,
+                         int64_t width);
   // m_s of every step end of every sequence, in order of sequences then ends: [E] fp32.
   torch::Tensor features(const std::vector<const Encoded*>& seqs, const torch::Device& device);
   // Logits in the classifier's form, so the losses, step_probability and every metric read both heads
@@ -67,7 +69,8 @@ struct LikelihoodVerifierImpl : torch::nn::Module {
   model::CausalLM lm{nullptr};
   torch::Tensor scale;  // [1]
   torch::Tensor bias;   // [1]
-  torch::Tensor mask;   // [V] bool, on the CPU; not a parameter
+  ScoredTokens tokens;
+  torch::Tensor mask;   // [V] bool, scored_token_mask(tok, tokens, V), on the CPU; not a parameter
   int64_t width = 2;
 };
 TORCH_MODULE(LikelihoodVerifier);

@@ -196,8 +196,7 @@ TEST_F(LoraTrain, LikelihoodPrmTrainsAdapterScaleAndBiasAndScoresFromItsDirector
   auto lm = model::load_causal_lm(base_);
   model::load_lora_adapter(*lm, r.model_dir);
   Tokenizer tok = Tokenizer::from_file(tok_);
-  rm::LikelihoodVerifier v(lm, rm::scored_token_mask(tok, rm::ScoredTokens::digits, lm->cfg.vocab_size), info.scale,
-                           info.bias, 2);
+  rm::LikelihoodVerifier v(lm, tok, rm::ScoredTokens::digits, info.scale, info.bias, 2);
   rm::Scorer scorer(r.model_dir);
   auto recs = math_prm_records(4, 9);
   std::vector<std::pair<std::string, std::vector<std::string>>> items;

@@ -74,8 +74,9 @@ TEST_P(LikelihoodFeature, IsTheRunningMinimumOfScoredResponseLogProbs) {
   torch::manual_seed(5);
   model::CausalLM lm(mc);
   lm->eval();
-  auto mask = scored_token_mask(*tok_, GetParam(), mc.vocab_size);
-  LikelihoodVerifier v(lm, mask, 1.5, 0.25, 2);
+  LikelihoodVerifier v(lm, *tok_, GetParam(), 1.5, 0.25, 2);
+  const torch::Tensor mask = v->mask;
+  ASSERT_TRUE(torch::equal(mask, scored_token_mask(*tok_, GetParam(), mc.vocab_size)));
   EncodeOptions o;
   o.prompt_template = train::PromptTemplate::plain;
   Encoder enc(*tok_, *tok_->eos_id(), o);
@@ -125,7 +126,7 @@ TEST_F(Likelihood, CalibrationReachesTheLogisticRegressionOptimum) {
   auto f = (-torch::rand({n}, torch::kFloat64) * 6).to(torch::kFloat32).to(torch::kFloat64);  // log-probs in [-6, 0]
   auto y = torch::bernoulli(torch::sigmoid(1.5 * f + 2.0));
   model::ModelConfig mc = model::ModelConfig::from_json(json::parse(read_file(cfg_path_)), cfg_path_);
-  LikelihoodVerifier v(model::CausalLM(mc), torch::zeros({mc.vocab_size}, torch::kBool), 1.0, 0.0, 2);
+  LikelihoodVerifier v(model::CausalLM(mc), *tok_, ScoredTokens::digits, 1.0, 0.0, 2);
   v->calibrate(f.to(torch::kFloat32), y.to(torch::kFloat32));
   const double w = v->scale.item<double>(), c = v->bias.item<double>();
   EXPECT_NEAR(w, 1.5, 0.15);
@@ -186,6 +187,25 @@ TEST_F(Likelihood, TrainsResumesBitwiseAndScoresThroughTheScorer) {
     ASSERT_EQ(got[i].steps.size(), static_cast<size_t>(p.numel()));
     for (int64_t s = 0; s < p.numel(); ++s) EXPECT_NEAR(got[i].steps[static_cast<size_t>(s)], p[s].item<double>(), 1e-6);
   }
+}
+
+// Continuing a likelihood PRM keeps the scored tokens it was trained with, whatever head.tokens says,
+// and records them.
+TEST_F(Likelihood, AContinuedModelKeepsItsScoredTokens) {
+  const std::string data = test::write_records(dir_ + "/prm.jsonl", test::math_prm_records(16, 5));
+  RmConfig a = config(data, dir_ + "/all");
+  a.head.tokens = ScoredTokens::all;
+  a.train.max_steps = 2;
+  auto ra = run_rm_train(a, "cfg");
+  ASSERT_EQ(ra.status, train::TrainStatus::completed);
+  RmConfig b = config(data, dir_ + "/more");
+  b.model.config.clear();
+  b.model.path = ra.model_dir;  // head.tokens stays digits
+  b.train.max_steps = 2;
+  auto rb = run_rm_train(b, "cfg");
+  ASSERT_EQ(rb.status, train::TrainStatus::completed);
+  EXPECT_EQ(RmInfo::load(rb.model_dir).tokens, ScoredTokens::all);
+  EXPECT_TRUE(Scorer(rb.model_dir).net().likelihood->mask.all().item<bool>());
 }
 
 TEST_F(Likelihood, OnlyForAPrmOrAnOrm) {
