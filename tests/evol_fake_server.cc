@@ -173,9 +173,9 @@ void FakeTeacherServer::serve(int fd) {
         --in_flight_;
       };
       if (plan_.status_override) {
+        leave();
         send_all(fd, http_response(plan_.status_override, "Error",
                                    R"({"error":{"message":"refused; you sent )" + auth + R"("}})"));
-        leave();
         continue;
       }
       if (latency_s_ > 0 && !sleep_for(latency_s_)) {
@@ -187,19 +187,19 @@ void FakeTeacherServer::serve(int fd) {
         goto done;
       }
       if (f == Fault::rate_limited) {
+        leave();
         send_all(fd, http_response(429, "Too Many Requests", R"({"error":{"message":"slow down"}})",
                                    "Retry-After: " + std::to_string(plan_.retry_after_s) + "\r\n"));
-        leave();
         continue;
       }
       if (f == Fault::server_error) {
-        send_all(fd, http_response(500, "Internal Server Error", R"({"error":{"message":"boom"}})"));
         leave();
+        send_all(fd, http_response(500, "Internal Server Error", R"({"error":{"message":"boom"}})"));
         continue;
       }
       if (f == Fault::malformed) {
-        send_all(fd, http_response(200, "OK", R"({"choices": [{"message": {"content": "cut)"));
         leave();
+        send_all(fd, http_response(200, "OK", R"({"choices": [{"message": {"content": "cut)"));
         continue;
       }
       json req = json::parse(body, nullptr, false);
@@ -215,23 +215,31 @@ void FakeTeacherServer::serve(int fd) {
                {"usage", {{"prompt_tokens", pt}, {"completion_tokens", ct}, {"total_tokens", pt + ct}}}};
       std::string resp = http_response(200, "OK", out.dump());
       if (f == Fault::truncated) {
-        send_all(fd, resp.substr(0, resp.size() - out.dump().size() / 2));
         leave();
+        send_all(fd, resp.substr(0, resp.size() - out.dump().size() / 2));
         goto done;
       }
       if (f == Fault::slow && !sleep_for(plan_.slow_s)) {
         leave();
         goto done;
       }
-      bool sent = send_all(fd, resp);
+      // Count an answer, and leave in_flight_, before sending it: a client that has read the answer
+      // must find it in stats(), and its next request must not overlap this one in max_concurrent
+      // (doing both after send_all raced the test's stats() read). Uncounted if the send fails.
+      auto count_ok = [&](int sign) {
+        if (f != Fault::none) return;
+        stats_.ok += sign;
+        stats_.ok_prompt_tokens += sign * pt;
+        stats_.ok_completion_tokens += sign * ct;
+      };
       {
         std::lock_guard<std::mutex> l(mu_);
         --in_flight_;
-        if (f == Fault::none && sent) {
-          ++stats_.ok;
-          stats_.ok_prompt_tokens += pt;
-          stats_.ok_completion_tokens += ct;
-        }
+        count_ok(+1);
+      }
+      if (!send_all(fd, resp)) {
+        std::lock_guard<std::mutex> l(mu_);
+        count_ok(-1);
       }
     }
   }
