@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -359,14 +360,17 @@ void timings_section(const std::string& path, std::ostringstream& b) {
   double total = 0;
   for (const auto& t : ts) total += t.seconds;
   b << "<h2>Where the time goes</h2>\n<table>\n<tr><th>stage</th><th>seconds</th><th>minutes</th><th>share</th>"
-       "<th>sessions</th></tr>\n";
+       "<th>sessions</th><th>earlier runs</th></tr>\n";
   for (const auto& t : ts)
     b << "<tr><td>" << html_escape(t.stage) << "</td><td>" << num(t.seconds, 0) << "</td><td>" << num(t.seconds / 60, 1)
-      << "</td><td>" << (total > 0 ? num(100 * t.seconds / total, 1) : "-") << "%</td><td>" << t.sessions << "</td></tr>\n";
+      << "</td><td>" << (total > 0 ? num(100 * t.seconds / total, 1) : "-") << "%</td><td>" << t.sessions << "</td><td>"
+      << t.earlier_runs << "</td></tr>\n";
   b << "<tr><td><b>total</b></td><td>" << num(total, 0) << "</td><td>" << num(total / 60, 1)
-    << "</td><td>100%</td><td></td></tr>\n</table>\n<p>Wall time of each stage from " << html_escape(path)
-    << ", summed over the sessions that ran it (a resumed stage adds its own session's time; a skipped one, "
-       "already complete, adds little).</p>\n";
+    << "</td><td>100%</td><td></td><td></td></tr>\n</table>\n<p>Wall time of each stage's latest run from "
+    << html_escape(path)
+    << ", summed over the sessions that ran it (a resumed stage adds its own session's time; a skipped one, already "
+       "complete, adds nothing). A stage run again from scratch after it completed counts its latest run only; "
+       "\"earlier runs\" says how many complete runs came before.</p>\n";
 }
 
 }  // namespace
@@ -409,14 +413,23 @@ std::vector<DifficultyRow> accuracy_by_difficulty(const std::string& data, const
 
 std::vector<StageTime> read_timings(const std::string& path) {
   std::vector<StageTime> out;
+  std::map<std::string, bool> last_complete;  // stage -> whether its previous line ended a run
   for (const auto& [rec, loc] : records(path)) {
     const auto stage = get_field<std::string>(rec, "stage", loc, "a stage name");
     const double s = number(rec, "seconds", loc);
     RLEIF_CHECK(std::isfinite(s) && s >= 0, loc.str(), ": 'seconds' must be >= 0, got ", s);
+    bool complete = true;  // lines written before the field existed count as complete runs
+    if (rec.contains("complete")) complete = get_field<bool>(rec, "complete", loc, "true or false");
     auto it = std::find_if(out.begin(), out.end(), [&](const StageTime& t) { return t.stage == stage; });
-    if (it == out.end()) it = out.insert(out.end(), StageTime{stage, 0, 0});
+    if (it == out.end()) it = out.insert(out.end(), StageTime{stage, 0, 0, 0});
+    if (last_complete[stage]) {  // this line starts a new run of a stage that had completed
+      it->earlier_runs += 1;
+      it->seconds = 0;
+      it->sessions = 0;
+    }
     it->seconds += s;
     it->sessions += 1;
+    last_complete[stage] = complete;
   }
   return out;
 }

@@ -45,8 +45,9 @@ std::vector<DifficultyRow> accuracy_by_difficulty(const std::string& data, const
 // Stage seconds summed over sessions, in first-seen order, with the number of sessions.
 struct StageTime {
   std::string stage;
-  double seconds = 0;
-  int64_t sessions = 0;
+  double seconds = 0;     // the sessions of its latest run
+  int64_t sessions = 0;   // lines summed: one per session that ran (or resumed) the latest run
+  int64_t earlier_runs = 0;  // complete runs before it (the stage was run again from scratch), not counted
 };
 std::vector<StageTime> read_timings(const std::string& path);
 

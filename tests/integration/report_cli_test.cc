@@ -1,6 +1,6 @@
 // `rleif report` on small hand-written inputs: the page parses as XML (Python's xml.etree), has one
 // <svg> per chart, the accuracy-by-difficulty table holds the numbers computed by hand below, stage
-// times are summed over sessions, --demo fills the inputs from the demo layout and notes the missing
+// times are summed over the sessions of a stage's latest run, --demo fills the inputs from the demo layout and notes the missing
 // ones, and malformed inputs are errors naming file:line.
 #include <gtest/gtest.h>
 
@@ -78,8 +78,12 @@ class ReportCli : public ::testing::Test {
                                {"within_problem_pairs", {{"orm", 8}}},
                                {"mixed_problems", 3}}
                               .dump(2));
-    write("timings.jsonl", lines({{{"stage", "sft"}, {"seconds", 100}}, {{"stage", "ppo"}, {"seconds", 50}},
-                                  {{"stage", "sft"}, {"seconds", 20}}}));
+    // sft: killed after 100 s and resumed for 20 s; ppo: complete in 40 s, then deleted and run again
+    // in 50 s.
+    write("timings.jsonl", lines({{{"stage", "sft"}, {"seconds", 100}, {"complete", false}},
+                                  {{"stage", "ppo"}, {"seconds", 40}, {"complete", true}},
+                                  {{"stage", "sft"}, {"seconds", 20}, {"complete", true}},
+                                  {{"stage", "ppo"}, {"seconds", 50}, {"complete", true}}}));
   }
   void write(const std::string& name, const std::string& text) { write_file_atomic(dir_ + "/" + name, text); }
   std::string p(const std::string& name) const { return dir_ + "/" + name; }
@@ -127,8 +131,10 @@ TEST_F(ReportCli, WholeReportFromExplicitFiles) {
   EXPECT_NE(html.find("<tr><td>2-step</td><td>50.0% (1/2)</td><td>50.0% (1/2)</td><td>0.0</td></tr>"), std::string::npos);
   EXPECT_NE(html.find("<tr><td>3-step</td><td>0.0% (0/1)</td><td>100.0% (1/1)</td><td>100.0</td></tr>"), std::string::npos);
   EXPECT_NE(html.find("<tr><td>all</td><td>40.0% (2/5)</td><td>80.0% (4/5)</td><td>40.0</td></tr>"), std::string::npos);
-  // Stage times summed over sessions: sft 100 + 20 s, total 170 s.
-  EXPECT_NE(html.find("<tr><td>sft</td><td>120</td><td>2.0</td><td>70.6%</td><td>2</td></tr>"), std::string::npos);
+  // Stage times summed over the sessions of the latest run: sft 100 + 20 s (resumed), ppo 50 s (its
+  // earlier complete 40 s run not counted), total 170 s.
+  EXPECT_NE(html.find("<tr><td>sft</td><td>120</td><td>2.0</td><td>70.6%</td><td>2</td><td>0</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>ppo</td><td>50</td><td>0.8</td><td>29.4%</td><td>1</td><td>1</td></tr>"), std::string::npos);
   EXPECT_NE(html.find("<tr><td><b>total</b></td><td>170</td>"), std::string::npos);
   // PPO: three iterations (the repeated one once), 10 s each; accuracy 40% at iteration 0 -> 80% at 3.
   EXPECT_NE(html.find("<tr><td>base</td><td>3</td><td>10.00</td><td>4.00</td><td>1.00</td><td>2.00</td><td>3.00</td>"
@@ -196,6 +202,8 @@ TEST_F(ReportCli, MalformedInputsNameFileAndLine) {
   expect_error({"--bestofn", p("bad_bon.json")}, p("bad_bon.json") + ":4: not valid JSON");
   write("bad_times.jsonl", lines({{{"stage", "sft"}, {"seconds", 1}}, {{"stage", "ppo"}}}));
   expect_error({"--timings", p("bad_times.jsonl")}, p("bad_times.jsonl") + ":2: missing required field 'seconds'");
+  write("bad_done.jsonl", lines({{{"stage", "sft"}, {"seconds", 1}, {"complete", "yes"}}}));
+  expect_error({"--timings", p("bad_done.jsonl")}, p("bad_done.jsonl") + ":1: field 'complete' must be true or false");
   expect_error({"--ppo-metrics", p("ppo.jsonl")}, "is not NAME=FILE");
   expect_error({"--eval-before", p("nope.jsonl")}, p("nope.jsonl") + ": no such file");
   EXPECT_FALSE(path_exists(p("bad.html")));
