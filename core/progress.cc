@@ -20,7 +20,7 @@ std::string human_count(double v) {
 }
 
 Progress::Progress(ProgressOptions opts) : opts_(std::move(opts)) {
-  tty_ = opts_.tty >= 0 ? opts_.tty == 1 : ::isatty(::fileno(opts_.out)) == 1;
+  tty_ = opts_.out && (opts_.tty >= 0 ? opts_.tty == 1 : ::isatty(::fileno(opts_.out)) == 1);
   done_ = opts_.start;
   t0_ = last_draw_ = std::chrono::steady_clock::now();
 }
@@ -70,6 +70,7 @@ void Progress::update(int64_t done, const Fields& fields) {
 }
 
 void Progress::note(const std::string& line) {
+  if (!opts_.out) return;
   if (tty_ && drawn_) std::fputs("\r\033[2K", opts_.out);
   std::fputs(line.c_str(), opts_.out);
   std::fputc('\n', opts_.out);
@@ -81,6 +82,7 @@ void Progress::draw(bool final) {
   last_draw_ = std::chrono::steady_clock::now();
   drawn_ = true;
   drawn_done_ = done_;
+  if (!opts_.out) return;
   if (!tty_) {
     std::fprintf(opts_.out, "%s\n", status_line().c_str());
     std::fflush(opts_.out);

@@ -17,7 +17,7 @@ struct ProgressOptions {
   int64_t start = 0;              // units already done when this process began (a resumed run)
   double redraw_s = 0.2;          // minimum seconds between bar redraws on a terminal
   double plain_every_s = 10.0;    // seconds between plain lines when not a terminal
-  std::FILE* out = stdout;
+  std::FILE* out = stdout;         // nullptr: print nothing (a data-parallel job's ranks other than 0)
   int tty = -1;                   // 1 = bar, 0 = plain lines, -1 = decide from isatty(out)
 };
 

@@ -650,6 +650,7 @@ PpoResult Loop::run() {
 
   train::StopSignals signals;
   ProgressOptions po;
+  if (!dp.is_main()) po.out = nullptr;  // rank 0 reports for the job
   po.label = "iteration";
   po.total = tr.iterations;
   po.start = st_.iteration;

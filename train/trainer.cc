@@ -18,12 +18,6 @@ namespace rleif::train {
 namespace fsys = std::filesystem;
 namespace {
 
-// Progress output of ranks other than 0 (rank 0 reports for the job).
-std::FILE* null_output() {
-  static std::FILE* f = std::fopen("/dev/null", "w");
-  return f;
-}
-
 // Every rank must see the same data and model (else the collectives would disagree or hang); then
 // rank 0's weights are copied to all, as DistributedDataParallel does at construction.
 void start_ranks_alike(dist::Context& dp, int64_t epoch_size, std::vector<torch::Tensor>& params) {
@@ -196,7 +190,7 @@ TrainResult Trainer::run() {
   if (dp.is_main()) metrics.emplace(metrics_path());
   StopSignals signals;
   ProgressOptions po;
-  if (!dp.is_main()) po.out = null_output();
+  if (!dp.is_main()) po.out = nullptr;  // rank 0 reports for the job
   po.label = "step";
   po.total = st.total_steps;
   po.start = st.step;

@@ -201,8 +201,10 @@ TEST_F(DistCli, SftTwoRanksGiveTheOneProcessWeights) {
   ASSERT_EQ(two.size(), one.size());
   for (size_t i = 0; i < one.size(); ++i) EXPECT_NEAR(two[i], one[i], 1e-6 * std::fabs(one[i])) << "step " << i + 1;
   EXPECT_LE(max_weight_diff(single() + "/model", out + "/model"), 1e-6);
-  // Rank 0 alone wrote: one metrics line per step, checkpoints complete.
+  // Rank 0 alone wrote: one metrics line per step, checkpoints complete, the progress lines.
   EXPECT_TRUE(path_exists(out + "/checkpoints/checkpoint-6/trainer_state.json"));
+  EXPECT_NE(read_file(j.logs[0]).find("step 6/6"), std::string::npos) << j.all_logs();
+  EXPECT_EQ(read_file(j.logs[1]).find("step "), std::string::npos) << j.all_logs();
 }
 
 TEST_F(DistCli, RmTrainTwoRanksGiveTheOneProcessWeights) {
@@ -306,6 +308,9 @@ TEST_F(DistCli, PpoTwoRanksGiveTheOneProcessWeights) {
     EXPECT_LE(max_weight_diff(one + "/model", two + "/model"), 1e-6);
     if (name == "gae") EXPECT_LE(max_weight_diff(one + "/critic", two + "/critic"), 1e-6);
     EXPECT_TRUE(path_exists(two + "/checkpoints/checkpoint-3/trainer_state.json"));
+    // Rank 0 alone reports progress.
+    EXPECT_NE(read_file(j.logs[0]).find("iteration 3/3"), std::string::npos) << j.all_logs();
+    EXPECT_EQ(read_file(j.logs[1]).find("iteration "), std::string::npos) << j.all_logs();
   }
 }
 

@@ -87,6 +87,22 @@ TEST(Progress, EtaFollowsTheRateOfThisSession) {
   std::fclose(o.out);
 }
 
+TEST(Progress, NoOutputPrintsNothingAndStillCounts) {
+  // A data-parallel job's ranks other than 0 (train/trainer.cc, ppo/trainer.cc) pass out = nullptr.
+  for (int tty : {0, 1, -1}) {
+    ProgressOptions o;
+    o.total = 10;
+    o.tty = tty;
+    o.out = nullptr;
+    Progress p(o);
+    p.update(3, {{"loss", "1.0"}});
+    p.note("a message");
+    p.update(10);
+    p.finish();
+    EXPECT_EQ(p.status_line().rfind("step 10/10 100%", 0), 0u) << p.status_line();
+  }
+}
+
 TEST(HumanCount, CompactUnits) {
   EXPECT_EQ(human_count(950), "950");
   EXPECT_EQ(human_count(12345), "12.3k");
