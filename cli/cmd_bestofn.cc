@@ -22,6 +22,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "model/lora_io.h"
 #include "rm/bestofn.h"
 #include "rm/report.h"
 #include "rm/scorer.h"
@@ -89,8 +90,10 @@ struct BestOfNConfig {
     RLEIF_CHECK(!out.empty(), "bestofn: give an output directory with --out DIR");
     RLEIF_CHECK(samples.empty() || path_exists(samples), "bestofn: --samples ", samples, ": no such file");
     RLEIF_CHECK(problems.empty() || path_exists(problems), "bestofn: --problems ", problems, ": no such file");
-    RLEIF_CHECK(policy.empty() || path_exists(policy + "/config.json"), "bestofn: --policy ", policy,
-                ": not a model directory (no config.json); give a Hugging Face model directory such as runs/sft/model");
+    RLEIF_CHECK(policy.empty() || path_exists(policy + "/config.json") || model::is_adapter_dir(policy),
+                "bestofn: --policy ", policy,
+                ": not a model directory (no config.json, no adapter_config.json); give a Hugging Face model "
+                "directory such as runs/sft/model, or a LoRA adapter directory of rleif sft");
     RLEIF_CHECK(data.empty() || path_exists(data), "bestofn: --data ", data, ": no such file");
     std::vector<std::string> names;
     for (const auto& s : rm) {

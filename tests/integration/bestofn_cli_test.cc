@@ -165,6 +165,13 @@ class BestOfNInline : public ::testing::Test {
     };
     run({test::rleif_bin(), "-q", "sft", "data.train=" + r + "/sft.jsonl", "data.template=plain",
          "train.output_dir=" + r + "/policy", "train.max_steps=2", "train.threads=1", "eval.samples=0"});
+    // A LoRA adapter on that policy (its model/ is a PEFT adapter directory, no config.json).
+    auto lora = test::run_command({test::rleif_bin(), "-q", "sft", "model.path=" + r + "/policy/model",
+                                   "data.train=" + r + "/sft.jsonl", "data.template=plain", "optim.lr=1e-2",
+                                   "train.output_dir=" + r + "/lora_policy", "train.max_steps=2", "train.threads=1",
+                                   "eval.samples=0", "lora.r=4", "lora.alpha=8"},
+                                  300);
+    ASSERT_EQ(lora.exit_code, 0) << lora.out;
     for (const char* kind : {"prm", "orm"})
       run({test::rleif_bin(), "-q", "rm", "train", std::string("data.kind=") + kind,
            "data.train=" + r + "/" + kind + ".jsonl", "data.eval_split=0", "encode.template=plain",
@@ -278,6 +285,32 @@ TEST_F(BestOfNInline, CutShortRunResumesToTheSameResult) {
       EXPECT_NEAR(b["methods"][name]["mean"][k].get<double>(), m["mean"][k].get<double>(), 1e-12) << name << " k " << k;
 }
 
+// A LoRA adapter directory is a policy too: bestofn samples what rleif generate samples from it.
+TEST_F(BestOfNInline, SamplesFromALoraAdapterPolicy) {
+  const std::string& r = *root_;
+  const std::string adapter = r + "/lora_policy/model";
+  ASSERT_TRUE(path_exists(adapter + "/adapter_config.json"));
+  ASSERT_FALSE(path_exists(adapter + "/config.json"));
+  auto b = run_command({test::rleif_bin(), "-q", "bestofn", "--policy", adapter, "--problems", r + "/problems.jsonl",
+                        "--n", "4", "--seed", "5", "--temperature", "1", "--max-new-tokens", "16", "--threads", "1",
+                        "--rm", "orm=" + rm_dir("orm"), "--output", r + "/lora_bon", "subsamples=20"},
+                       300);
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  auto g = run_command({test::rleif_bin(), "-q", "generate", "--model", adapter, "--input", r + "/problems.jsonl",
+                        "--output", r + "/lora_samples.jsonl", "--n", "4", "--seed", "5", "--temperature", "1",
+                        "--max-new-tokens", "16", "--threads", "1"},
+                       300);
+  ASSERT_EQ(g.exit_code, 0) << g.out;
+  EXPECT_TRUE(read_file(r + "/lora_bon/samples.jsonl") == read_file(r + "/lora_samples.jsonl"));
+  // The adapter moved the policy: its samples are not the base policy's.
+  auto base = run_command({test::rleif_bin(), "-q", "generate", "--model", policy(), "--input", r + "/problems.jsonl",
+                           "--output", r + "/base_samples.jsonl", "--n", "4", "--seed", "5", "--temperature", "1",
+                           "--max-new-tokens", "16", "--threads", "1"},
+                          300);
+  ASSERT_EQ(base.exit_code, 0) << base.out;
+  EXPECT_FALSE(read_file(r + "/base_samples.jsonl") == read_file(r + "/lora_samples.jsonl"));
+}
+
 TEST_F(BestOfNInline, BadPolicyAndRmInputSaysWhy) {
   const std::string out = *root_ + "/bad";
   auto r = run_command({test::rleif_bin(), "bestofn", "--rm", "prm=" + rm_dir("prm"), "--out", out}, 60);
@@ -286,6 +319,9 @@ TEST_F(BestOfNInline, BadPolicyAndRmInputSaysWhy) {
   r = run_command({test::rleif_bin(), "bestofn", "--policy", policy(), "--out", out}, 60);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("--problems FILE"), std::string::npos) << r.out;
+  r = run_command({test::rleif_bin(), "bestofn", "--policy", *root_ + "/lora_policy", "--problems", *root_ + "/problems.jsonl", "--out", out}, 60);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(": not a model directory (no config.json, no adapter_config.json)"), std::string::npos) << r.out;
   auto args = inline_args(out);
   args.push_back("--rm");
   args.push_back(rm_dir("prm"));  // no NAME=
