@@ -589,12 +589,8 @@ PpoResult Loop::run() {
         for (auto& g : o->groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
     int64_t numel = 0;
     for (const auto& p : ps) numel += p.numel();
-    const std::string mine = str(prompts_.size(), " prompts and ", ps.size(), " trained tensors (", numel, " values)");
-    const auto all = dp.all_gather(mine, "comparing the ranks' prompts and models");
-    for (int r = 1; r < dp.size(); ++r)
-      RLEIF_CHECK(all[static_cast<size_t>(r)] == all[0], "rank ", r, " has ", all[static_cast<size_t>(r)], " but rank 0 has ",
-                  all[0], "; all ranks must read the same prompts and models with the same config");
-    dp.broadcast(ps, 0, "copying rank 0's weights to every rank");
+    dp.start_alike(str(prompts_.size(), " prompts and ", ps.size(), " trained tensors (", numel, " values)"), ps,
+                   "prompts and models");
   }
   if (!resume.empty()) {
     resume_from(resume);

@@ -23,12 +23,8 @@ namespace {
 void start_ranks_alike(dist::Context& dp, int64_t epoch_size, std::vector<torch::Tensor>& params) {
   int64_t numel = 0;
   for (const auto& p : params) numel += p.numel();
-  const std::string mine = str(epoch_size, " micro-batches per epoch and ", params.size(), " parameter tensors (", numel, " values)");
-  const auto all = dp.all_gather(mine, "comparing the ranks' data and models");
-  for (int r = 1; r < dp.size(); ++r)
-    RLEIF_CHECK(all[static_cast<size_t>(r)] == all[0], "rank ", r, " has ", all[static_cast<size_t>(r)], " but rank 0 has ",
-                all[0], "; all ranks must read the same data and model files with the same config");
-  dp.broadcast(params, 0, "copying rank 0's weights to every rank");
+  dp.start_alike(str(epoch_size, " micro-batches per epoch and ", params.size(), " parameter tensors (", numel, " values)"),
+                 params, "data and model files");
 }
 
 }  // namespace

@@ -191,6 +191,14 @@ bool Context::any(bool flag, const std::string& what) {
   return t.item<int64_t>() > 0;
 }
 
+void Context::start_alike(const std::string& mine, std::vector<torch::Tensor>& params, const std::string& inputs) {
+  const auto all = all_gather(mine, "comparing the ranks' " + inputs);
+  for (int r = 1; r < size(); ++r)
+    RLEIF_CHECK(all[static_cast<size_t>(r)] == all[0], "rank ", r, " has ", all[static_cast<size_t>(r)], " but rank 0 has ",
+                all[0], "; all ranks must read the same ", inputs, " with the same config");
+  broadcast(params, 0, "copying rank 0's weights to every rank");
+}
+
 json Context::sum_numbers(const json& j, const std::string& what) {
   if (!distributed()) return j;
   json out = json::object();

@@ -65,6 +65,12 @@ class Context {
   bool any(bool flag, const std::string& what);
   // The numbers of every rank's object summed key by key (keys any rank has; non-numbers dropped).
   json sum_numbers(const json& j, const std::string& what);
+  // The start of a data-parallel job: every rank describes what it read (`mine`, e.g. "120 prompts and
+  // 9 trained tensors (1.6M values)"); a rank whose description differs from rank 0's is an error on
+  // every rank, naming it and saying that all ranks must read the same `inputs` with the same config
+  // (else the collectives would disagree or hang). Then rank 0's `params` are copied to every rank, as
+  // DistributedDataParallel does at construction.
+  void start_alike(const std::string& mine, std::vector<torch::Tensor>& params, const std::string& inputs);
 
   // Sums the gradients of `params` over ranks in buckets of options().bucket_mb (one flat buffer
   // per bucket and dtype). A parameter without a gradient on a rank counts as zero there; one

@@ -124,6 +124,29 @@ TEST(CoreDist, TwoProcessesSumGradientsInBucketsAndAgree) {
   EXPECT_EQ(codes, (std::vector<int>{0, 0})) << "see the children's stderr above";
 }
 
+TEST(CoreDist, StartAlikeCopiesRankZerosWeightsAndNamesARankThatDiffers) {
+  const int port = free_port();
+  auto codes = run_forked(2, 120, [port](int rank) {
+    DistOptions o;
+    o.timeout_s = 30;
+    Context c(loopback(rank, 2, port), o, torch::Device(torch::kCPU));
+    std::vector<torch::Tensor> w{torch::full({3}, static_cast<float>(rank + 1)), torch::full({2, 2}, rank * 10.0)};
+    c.start_alike("4 prompts", w, "prompts and models");
+    CHILD_CHECK(torch::equal(w[0], torch::full({3}, 1.0f)) && torch::equal(w[1], torch::zeros({2, 2})));
+    try {
+      c.start_alike(rank == 0 ? "4 prompts" : "5 prompts", w, "prompts and models");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      CHILD_CHECK(m.find("rank 1 has 5 prompts but rank 0 has 4 prompts; all ranks must read the same prompts and "
+                         "models with the same config") != std::string::npos);
+      return true;
+    }
+    std::cerr << "rank " << rank << ": different inputs were accepted\n";
+    return false;
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0})) << "see the children's stderr above";
+}
+
 TEST(CoreDist, ADeadPeerIsAClearErrorWithinTheTimeout) {
   const int port = free_port();
   auto codes = run_forked(2, 90, [port](int rank) {
