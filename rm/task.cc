@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "model/hf_io.h"
 #include "model/lora_io.h"
+#include "train/model_inputs.h"
 #include "train/sft.h"
 
 namespace rleif::rm {
@@ -17,15 +18,10 @@ constexpr const char* kInfoFile = "rleif_rm.json";
 
 int64_t head_width(RmKind k) { return k == RmKind::prm ? 2 : 1; }
 
-// model.config for a model trained from scratch, with the special tokens the tokenizer names filled in.
+// model.config for a model trained from scratch, with the special tokens the tokenizer names filled in
+// (a pad id only when the tokenizer has <pad>).
 model::ModelConfig scratch_config(const json& raw, const std::string& path, const Tokenizer& tok, int32_t eos_id) {
-  model::ModelConfig mc = model::ModelConfig::from_json(raw, path);
-  if (mc.bos_token_id < 0)
-    if (auto b = tok.bos_id()) mc.bos_token_id = *b;
-  if (mc.eos_token_ids.empty()) mc.eos_token_ids = {eos_id};
-  if (mc.pad_token_id < 0)
-    if (auto p = tok.token_to_id("<pad>")) mc.pad_token_id = *p;
-  return mc;
+  return train::scratch_config(model::ModelConfig::from_json(raw, path), tok, eos_id, tok.token_to_id("<pad>"));
 }
 }  // namespace
 
@@ -88,21 +84,10 @@ RmTask::RmTask(const RmConfig& cfg) : cfg_(cfg) {
                 "head.kind=likelihood scores solutions from the model's own token log-probs; it is for data.kind=prm or orm, not ",
                 enum_name(cfg_.data.kind), " (use head.kind=classifier)");
   }
-  std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
-  if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
-  RLEIF_CHECK(path_exists(tok_path), tok_path, ": no tokenizer.json; set model.tokenizer");
-  tokenizer_dir_ = fsys::path(tok_path).parent_path().string();
-  if (tokenizer_dir_.empty()) tokenizer_dir_ = ".";
-  tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));
-  model::ModelConfig mc =
-      cfg_.model.path.empty()
-          ? model::ModelConfig::from_json(json::parse(read_file(cfg_.model.config), nullptr, false), cfg_.model.config)
-          : model::ModelConfig::load(cfg_.model.path);
-  if (auto e = tok_->eos_id()) eos_id_ = *e;
-  else if (!mc.eos_token_ids.empty()) eos_id_ = static_cast<int32_t>(mc.eos_token_ids[0]);
-  RLEIF_CHECK(eos_id_ >= 0, tok_path, ": the tokenizer has no EOS token and the model config names none; set eos_token_id in config.json");
-  RLEIF_CHECK(tok_->vocab_size() <= mc.vocab_size, tok_path, ": the tokenizer has ", tok_->vocab_size(),
-              " tokens but the model's vocab_size is ", mc.vocab_size, "; use the model's own tokenizer");
+  train::ModelInputs in = train::resolve_model_inputs(cfg_.model.path, cfg_.model.config, cfg_.model.tokenizer);
+  tokenizer_dir_ = in.tokenizer_dir;
+  tok_ = std::move(in.tok);
+  eos_id_ = in.eos_id;
 
   Encoder enc(*tok_, eos_id_, cfg_.encode);
   train_ = load_rm_dataset(cfg_.data.train, cfg_.data, enc, cfg_.data.limit);

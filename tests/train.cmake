@@ -14,6 +14,10 @@ rleif_add_test(NAME train_sft_data_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_sft_data_test.cc
   LIBS rleif_train
   LABELS unit)
+rleif_add_test(NAME train_model_inputs_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/train_model_inputs_test.cc
+  LIBS rleif_rm_test_util
+  LABELS unit)
 rleif_add_test(NAME train_domain_tokenizer_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/golden/train_domain_tokenizer_test.cc
   LIBS rleif_train rleif_evol

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "model/hf_io.h"
 #include "model/lora_io.h"
+#include "train/model_inputs.h"
 
 namespace rleif::train {
 namespace fsys = std::filesystem;
@@ -43,24 +44,12 @@ void check_lora(const model::LoraOptions& lora, const SftModelOptions& model, co
 SftTask::SftTask(const SftConfig& cfg) : cfg_(cfg) {
   check_lora(cfg_.lora, cfg_.model, cfg_.train);
   RLEIF_CHECK(!cfg_.data.train.empty(), "data.train is empty; give the training JSONL, e.g. data.train=data/math/train.jsonl");
-  std::string tok_path = cfg_.model.tokenizer.empty() ? cfg_.model.path : cfg_.model.tokenizer;
-  if (is_directory(tok_path)) tok_path = (fsys::path(tok_path) / "tokenizer.json").string();
-  RLEIF_CHECK(path_exists(tok_path), tok_path, ": no tokenizer.json; set model.tokenizer to the tokenizer to train with");
-  tokenizer_dir_ = fsys::path(tok_path).parent_path().string();
-  if (tokenizer_dir_.empty()) tokenizer_dir_ = ".";
-  tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file(tok_path));
-
-  model::ModelConfig mc = cfg_.model.path.empty()
-                              ? model::ModelConfig::from_json(json::parse(read_file(cfg_.model.config), nullptr, false), cfg_.model.config)
-                              : model::ModelConfig::load(cfg_.model.path);
-  if (auto e = tok_->eos_id()) eos_id_ = *e;
-  else if (!mc.eos_token_ids.empty()) eos_id_ = static_cast<int32_t>(mc.eos_token_ids[0]);
-  RLEIF_CHECK(eos_id_ >= 0, tok_path, ": the tokenizer has no EOS token and the model config names none; ",
-              "set eos_token_id in config.json");
+  ModelInputs in = resolve_model_inputs(cfg_.model.path, cfg_.model.config, cfg_.model.tokenizer);
+  tokenizer_dir_ = in.tokenizer_dir;
+  tok_ = std::move(in.tok);
+  eos_id_ = in.eos_id;
   if (auto p = tok_->token_to_id("<pad>")) pad_id_ = *p;
-  else pad_id_ = mc.pad_token_id >= 0 ? static_cast<int32_t>(mc.pad_token_id) : eos_id_;
-  RLEIF_CHECK(tok_->vocab_size() <= mc.vocab_size, tok_path, ": the tokenizer has ", tok_->vocab_size(),
-              " tokens but the model's vocab_size is ", mc.vocab_size, "; use a matching tokenizer or a larger vocab_size");
+  else pad_id_ = in.config.pad_token_id >= 0 ? static_cast<int32_t>(in.config.pad_token_id) : eos_id_;
 
   train_ = load_sft_data(cfg_.data.train, *tok_, eos_id_, cfg_.data, cfg_.data.limit);
   log_info("train data ", cfg_.data.train, ": ", train_.stats.summary());
@@ -111,13 +100,7 @@ void SftTask::init_model(const std::string& checkpoint_dir, const torch::Device&
     model_ = model::load_causal_lm(cfg_.model.path, lo);
   } else {
     json raw = json::parse(read_file(cfg_.model.config), nullptr, false);
-    model::ModelConfig mc = model::ModelConfig::from_json(raw, cfg_.model.config);
-    // Special-token ids come from the tokenizer, so transformers' generate() stops where rleif does.
-    if (mc.bos_token_id < 0)
-      if (auto b = tok_->bos_id()) mc.bos_token_id = *b;
-    if (mc.eos_token_ids.empty()) mc.eos_token_ids = {eos_id_};
-    if (mc.pad_token_id < 0) mc.pad_token_id = pad_id_;
-    model_ = model::CausalLM(mc);
+    model_ = model::CausalLM(scratch_config(model::ModelConfig::from_json(raw, cfg_.model.config), *tok_, eos_id_, pad_id_));
     init_fresh_weights(model_, raw.value("initializer_range", 0.02));
     model_->to(device);
   }
