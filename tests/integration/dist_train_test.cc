@@ -217,6 +217,29 @@ TEST_F(DistCli, RmTrainTwoRanksGiveTheOneProcessWeights) {
   EXPECT_EQ(losses(one).size(), losses(two).size());
 }
 
+// The likelihood head calibrates (scale, bias) before training, on every rank from the whole data:
+// two ranks end with the one process's model and head.
+TEST_F(DistCli, RmTrainLikelihoodHeadTwoRanksGiveTheOneProcessModelAndHead) {
+  const std::string one = test::temp_dir("dist_rml1"), two = test::temp_dir("dist_rml2");
+  auto args = [](const std::string& out) {
+    auto a = rm_train(out);
+    a.push_back("head.kind=likelihood");
+    return a;
+  };
+  auto r = run_command(args(one));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("likelihood head calibrated on"), std::string::npos) << r.out;
+  Job j = run_ranks(args(two), 2, two);
+  ASSERT_EQ(j.codes, (std::vector<int>{0, 0})) << j.all_logs();
+  EXPECT_LE(max_weight_diff(one + "/model", two + "/model"), 1e-6);
+  const json h1 = json::parse(read_file(one + "/model/rleif_rm.json"))["head"];
+  const json h2 = json::parse(read_file(two + "/model/rleif_rm.json"))["head"];
+  ASSERT_EQ(h1["kind"], "likelihood") << h1.dump();
+  EXPECT_NEAR(h2["scale"].get<double>(), h1["scale"].get<double>(), 1e-6);
+  EXPECT_NEAR(h2["bias"].get<double>(), h1["bias"].get<double>(), 1e-6);
+  EXPECT_EQ(losses(one).size(), losses(two).size());
+}
+
 TEST_F(DistCli, AKilledRankStopsTheOtherAndTheRerunResumesExactly) {
   const std::string straight = test::temp_dir("dist_straight");
   const std::vector<std::string> longer{"train.epochs=100"};  // 300 steps: the kill lands mid-run
