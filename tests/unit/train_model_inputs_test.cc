@@ -3,8 +3,6 @@
 // tokenizer, no EOS anywhere and a tokenizer larger than the model's vocabulary.
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include "core/error.h"
 #include "core/fs.h"
 #include "tests/rm_util.h"
@@ -13,6 +11,7 @@
 
 namespace rleif::train {
 namespace {
+using test::error_of;
 
 class ModelInputsTest : public ::testing::Test {
  protected:
@@ -23,15 +22,6 @@ class ModelInputsTest : public ::testing::Test {
   }
   std::string dir_, tok_, config_;
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST_F(ModelInputsTest, ScratchTakesTheTokenizersSpecialTokens) {
   for (const std::string& tok : {tok_, dir_}) {  // the file, or its directory
