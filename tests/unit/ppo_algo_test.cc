@@ -10,10 +10,12 @@
 
 #include "core/error.h"
 #include "ppo/algo.h"
+#include "tests/test_util.h"
 
 namespace rleif::ppo {
 namespace {
 
+using test::error_of;
 using torch::Tensor;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -24,15 +26,6 @@ void expect_close(const Tensor& got, const Tensor& want, double tol = 1e-6) {
   ASSERT_EQ(got.sizes(), want.sizes()) << "got\n" << got << "\nwant\n" << want;
   const double diff = (got.to(torch::kDouble) - want.to(torch::kDouble)).abs().max().item<double>();
   EXPECT_LE(diff, tol) << "got\n" << got << "\nwant\n" << want;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // ---------------------------------------------------------------- KL estimators
