@@ -58,6 +58,23 @@ class LoraTrain : public ::testing::Test {
     return c;
   }
 
+  // A PRM with LoRA (r 2) on the base, 4 steps.
+  rm::RmConfig prm_config(const std::string& out) const {
+    rm::RmConfig c;
+    c.model.path = base_;
+    c.data.kind = rm::RmKind::prm;
+    c.data.train = prm_data_;
+    c.optim.lr = 1e-2;
+    c.train.output_dir = out;
+    c.train.max_steps = 4;
+    c.train.batch_size = 8;
+    c.train.threads = 1;
+    c.train.log_every_s = 1000;
+    c.lora.r = 2;
+    c.lora.alpha = 4;
+    return c;
+  }
+
   std::string dir_, tok_, base_, sft_data_, prm_data_;
 };
 
@@ -122,18 +139,7 @@ TEST_F(LoraTrain, SftTrainsOnlyTheAdapterAndResumesBitwise) {
 }
 
 TEST_F(LoraTrain, RewardModelTrainsAdapterAndHeadAndScoresFromItsDirectory) {
-  rm::RmConfig c;
-  c.model.path = base_;
-  c.data.kind = rm::RmKind::prm;
-  c.data.train = prm_data_;
-  c.optim.lr = 1e-2;
-  c.train.output_dir = dir_ + "/prm";
-  c.train.max_steps = 4;
-  c.train.batch_size = 8;
-  c.train.threads = 1;
-  c.train.log_every_s = 1000;
-  c.lora.r = 2;
-  c.lora.alpha = 4;
+  rm::RmConfig c = prm_config(dir_ + "/prm");
   {
     rm::RmTask task(c);
     task.init_model("", torch::kCPU);
@@ -161,19 +167,8 @@ TEST_F(LoraTrain, RewardModelTrainsAdapterAndHeadAndScoresFromItsDirectory) {
 // directory is a CAUSAL_LM adapter with rleif_rm.json, and rm::Scorer scores from it exactly as the
 // base with the adapter attached does.
 TEST_F(LoraTrain, LikelihoodPrmTrainsAdapterScaleAndBiasAndScoresFromItsDirectory) {
-  rm::RmConfig c;
-  c.model.path = base_;
-  c.data.kind = rm::RmKind::prm;
-  c.data.train = prm_data_;
+  rm::RmConfig c = prm_config(dir_ + "/lprm");
   c.head.kind = rm::HeadKind::likelihood;
-  c.optim.lr = 1e-2;
-  c.train.output_dir = dir_ + "/lprm";
-  c.train.max_steps = 4;
-  c.train.batch_size = 8;
-  c.train.threads = 1;
-  c.train.log_every_s = 1000;
-  c.lora.r = 2;
-  c.lora.alpha = 4;
   double scale0 = 0;
   {
     rm::RmTask task(c);
