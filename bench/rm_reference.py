@@ -137,14 +137,8 @@ def train(a, examples):
 def score(a, examples):
     cls = AutoModelForTokenClassification if a.task == "prm" else AutoModelForSequenceClassification
     model = cls.from_pretrained(a.model, dtype=torch.float32).eval()
-    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-    while True:
-        print("ready", flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            return
-        i = int(line)
-        batch = examples[i * a.batch:(i + 1) * a.batch]
+    pad = pad_id(model)
+    for i, batch in requested_batches(a, examples):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -161,6 +155,23 @@ def score(a, examples):
                           "loss": float(out.sum()), "tokens": int(mask.sum()), "padded": int(ids.numel()),
                           "threads": torch.get_num_threads(),
                           "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}), flush=True)
+
+
+def requested_batches(a, examples):
+    """Yields (i, batch i) for each index the caller writes to stdin, printing "ready" before each read;
+    ends when stdin does."""
+    while True:
+        print("ready", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        i = int(line)
+        yield i, examples[i * a.batch:(i + 1) * a.batch]
+
+
+def pad_id(model):
+    """The model's pad id (0 when its config names none)."""
+    return model.config.pad_token_id if model.config.pad_token_id is not None else 0
 
 
 def right_pad(batch, pad):
@@ -203,7 +214,7 @@ def likelihood(a, examples):
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
     s0, b0, mask = likelihood_head(a.model)
-    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    pad = pad_id(model)
     scale, bias = torch.nn.Parameter(torch.tensor(float(s0))), torch.nn.Parameter(torch.tensor(float(b0)))
     train = a.what == "train"
     model.train(train)
@@ -212,13 +223,7 @@ def likelihood(a, examples):
         opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": a.weight_decay},
                                  {"params": [p for p in params if p.dim() < 2] + [scale, bias], "weight_decay": 0.0}],
                                 lr=a.lr)
-    while True:
-        print("ready", flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            return
-        i = int(line)
-        batch = examples[i * a.batch:(i + 1) * a.batch]
+    for i, batch in requested_batches(a, examples):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         with torch.set_grad_enabled(train):
