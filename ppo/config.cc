@@ -72,6 +72,7 @@ void AlgoOptions::validate() const {
   RLEIF_CHECK(dual_clip == 0 || dual_clip > 1, "algo.dual_clip must be 0 (off) or > 1, got ", dual_clip);
   RLEIF_CHECK(value_clip >= 0, "algo.value_clip must be >= 0 (0 = off), got ", value_clip);
   RLEIF_CHECK(entropy_coef >= 0, "algo.entropy_coef must be >= 0, got ", entropy_coef);
+  RLEIF_CHECK(negative_scale >= 0 && negative_scale <= 1, "algo.negative_scale must be in [0, 1], got ", negative_scale);
   RLEIF_CHECK(ppo_epochs >= 1, "algo.ppo_epochs must be >= 1, got ", ppo_epochs);
   RLEIF_CHECK(minibatches >= 1, "algo.minibatches must be >= 1, got ", minibatches);
   RLEIF_CHECK(micro_batch >= 1, "algo.micro_batch must be >= 1, got ", micro_batch);

@@ -138,6 +138,7 @@ struct AlgoOptions {
   KlEstimator kl_estimator = KlEstimator::k1;
   KlPlacement kl_in = KlPlacement::reward;  // reward: -beta*KL per token (PPO); loss: + beta*KL in the loss (GRPO)
   double entropy_coef = 0.0;
+  double negative_scale = 1.0;           // factor on negative advantages: 1 = the estimator's, 0 = positive only
   bool whiten_rewards = false;
   bool whiten_advantages = true;
   ScaleRewards scale_rewards = ScaleRewards::group;  // grpo's divisor
@@ -159,6 +160,8 @@ struct AlgoOptions {
     v.field("kl_estimator", kl_estimator, "k1 | k2 | k3 (k3: low-variance, always >= 0)");
     v.field("kl_in", kl_in, "reward: -beta*KL in per-token rewards; loss: beta*KL added to the policy loss");
     v.field("entropy_coef", entropy_coef, "entropy bonus coefficient");
+    v.field("negative_scale", negative_scale, "factor on negative advantages after the estimator (1 = as estimated; "
+            "0 = learn from better-than-baseline samples only, as RAFT / rejection-sampling fine-tuning)");
     v.field("whiten_rewards", whiten_rewards, "whiten per-token rewards before GAE (lm-human-preferences)");
     v.field("whiten_advantages", whiten_advantages, "gae: whiten advantages over the batch (PPO default); grpo/rloo never whiten");
     v.field("scale_rewards", scale_rewards, "grpo: divide by the group std, the batch std, or none (Dr. GRPO)");

@@ -55,6 +55,10 @@ void compute_advantages(Experience& e, const AlgoOptions& a, double beta) {
       break;
     }
   }
+  // After whitening and group scaling, so the estimator's baseline is still the one that splits better
+  // from worse; the returns the critic learns are untouched.
+  if (a.negative_scale != 1.0)
+    e.advantages = torch::where(e.advantages < 0, e.advantages * a.negative_scale, e.advantages);
 }
 
 }  // namespace rleif::ppo

@@ -35,7 +35,8 @@ struct Experience {
 // - reinforce: the score (minus beta * the sequence's KL when kl_in=reward) broadcast, then whitened.
 // Advantages are whitened over the batch for reinforce, and for gae when whiten_advantages; grpo and
 // rloo keep the scale their estimator gives (scale_rewards decides grpo's). Rows not `valid` take
-// no part in group or batch statistics and get advantage 0.
+// no part in group or batch statistics and get advantage 0. Last, negative advantages are multiplied
+// by negative_scale (0: only better-than-baseline samples teach).
 void compute_advantages(Experience& e, const AlgoOptions& a, double beta);
 
 }  // namespace rleif::ppo

@@ -355,6 +355,39 @@ TEST(PpoExperience, GrpoWithGroupStdCancelsThePerPromptFactor) {
   EXPECT_FALSE(torch::allclose(scaled, e.advantages, 1e-3, 1e-3));
 }
 
+TEST(PpoExperience, NegativeScaleShrinksOnlyBelowBaselineSamples) {
+  // GRPO, scale_rewards=none: a = r - mean_group. negative_scale multiplies a < 0 only, on every
+  // estimator, after the estimator (the baseline is still the group's mean).
+  Experience e;
+  e.mask = torch::tensor({{1.f, 1.f}, {1.f, 0.f}, {1.f, 1.f}, {1.f, 1.f}});
+  e.group = {0, 0, 1, 1};
+  e.scores = torch::tensor({1.f, 0.f, 0.25f, 0.75f});
+  AlgoOptions a;
+  a.advantage = Advantage::grpo;
+  a.scale_rewards = ScaleRewards::none;
+  compute_advantages(e, a, 0.0);
+  EXPECT_TRUE(torch::allclose(e.advantages, torch::tensor({{0.5f, 0.5f}, {-0.5f, 0.f}, {-0.25f, -0.25f}, {0.25f, 0.25f}})))
+      << e.advantages;
+  a.negative_scale = 0.2;
+  compute_advantages(e, a, 0.0);
+  EXPECT_TRUE(torch::allclose(e.advantages, torch::tensor({{0.5f, 0.5f}, {-0.1f, 0.f}, {-0.05f, -0.05f}, {0.25f, 0.25f}})))
+      << e.advantages;
+  // Positive only, on GAE: the critic's returns keep the full signal.
+  a.advantage = Advantage::gae;
+  a.whiten_advantages = false;
+  a.lambda = 1.0;
+  a.negative_scale = 0;
+  e.scores = torch::tensor({1.f, -1.f, 0.25f, 0.75f});
+  e.values = torch::zeros({4, 2});
+  compute_advantages(e, a, 0.0);
+  EXPECT_FLOAT_EQ(e.advantages[1][0].item<float>(), 0.f);
+  EXPECT_FLOAT_EQ(e.returns[1][0].item<float>(), -1.f);
+  EXPECT_FLOAT_EQ(e.advantages[0][0].item<float>(), 1.f);
+  EXPECT_FLOAT_EQ(e.returns[2][0].item<float>(), 0.25f);
+  a.negative_scale = 1.5;
+  EXPECT_THROW(a.validate(), Error);
+}
+
 TEST(PpoReward, StepEndsMapToTheTokensThatFinishThem) {
   const std::string text = "a = 1 + 2 = 3.\n\nb = 3 * 2 = 6.\nThe answer is: 6";
   auto ends = step_end_offsets(text);
