@@ -68,6 +68,11 @@ void PrmOptions::validate() const {
   RLEIF_CHECK(max_steps >= 1, "prm.max_steps: must be >= 1, got ", max_steps);
   RLEIF_CHECK(max_attempts >= 1, "prm.max_attempts: must be >= 1, got ", max_attempts);
   RLEIF_CHECK(limit >= 0, "prm.limit: must be >= 0 (0 = all), got ", limit);
+  for (auto [name, rate] : {std::pair<const char*, double>{"answer_only_rate", answer_only_rate},
+                             {"copied_answer_rate", copied_answer_rate},
+                             {"truncate_rate", truncate_rate},
+                             {"drop_step_rate", drop_step_rate}})
+    RLEIF_CHECK(rate >= 0 && rate <= 1, "prm.", name, ": must be in [0, 1], got ", rate);
 }
 
 void TeacherConfig::validate() const {

@@ -123,6 +123,11 @@ struct PrmOptions {
   int max_steps = 30;
   int max_attempts = 3;
   int64_t limit = 0;
+  double answer_only_rate = 0;
+  double copied_answer_rate = 0;
+  double truncate_rate = 0;
+  double drop_step_rate = 0;
+  int64_t seed = 1;
   template <class V>
   void visit(V& v) {
     v.field("solutions", solutions,
@@ -131,6 +136,20 @@ struct PrmOptions {
     v.field("max_steps", max_steps, "skip solutions with more steps than this");
     v.field("max_attempts", max_attempts, "samples to draw when a judgement reply cannot be parsed");
     v.field("limit", limit, "label only the first N solutions; 0 = all");
+    v.field("answer_only_rate", answer_only_rate,
+            "share of solutions (with work before the answer line) also sent to the teacher as their answer line "
+            "alone: a shortcut negative, so a PRM learns that an answer without the work is not a correct process "
+            "(PPO against a PRM that never saw one learns to skip the reasoning; docs/PPO.md)");
+    v.field("copied_answer_rate", copied_answer_rate,
+            "share of solutions also sent as their answer line alone stating a number copied from the question "
+            "(what a policy that skips the work against a likelihood PRM writes: a copied number is a likely one)");
+    v.field("truncate_rate", truncate_rate,
+            "share of solutions (with 2 or more work steps) also sent cut after their first k work steps, stating "
+            "the last kept result as the answer");
+    v.field("drop_step_rate", drop_step_rate,
+            "share of solutions (with 2 or more steps before the answer line) also sent with one of those steps "
+            "removed: the teacher labels the step that uses the missing result wrong");
+    v.field("seed", seed, "seed of the shortcut draws; each is a function of (seed, source id, sample)");
   }
   void validate() const;
 };

@@ -4,12 +4,14 @@
 #include <memory>
 #include <set>
 
+#include "core/answer.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "evol/math_domain.h"
 #include "evol/replies.h"
+#include "evol/rng.h"
 #include "evol/stages.h"
 
 namespace rleif::evol {
@@ -74,7 +76,70 @@ std::string instruction_of(const std::string& prompt) {
   return trim(prompt.substr(b, e == std::string::npos ? std::string::npos : e - b));
 }
 
+// The numbers written in a text, as written ("1,200" stays whole).
+std::vector<std::string> numbers_in(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < text.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) ||
+                               (text[j] == ',' && j + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[j + 1])))))
+      ++j;
+    out.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// The answer line with its stated answer replaced.
+std::string restate(const std::string& line, const std::string& answer) {
+  auto old = extract_answer(line);
+  size_t at = old ? line.rfind(*old) : std::string::npos;
+  return at == std::string::npos ? "The answer is: " + answer : line.substr(0, at) + answer + line.substr(at + old->size());
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::vector<std::string>>> prm_shortcuts(const PrmOptions& o,
+                                                                            const std::string& source_id,
+                                                                            int64_t sample, const std::string& question,
+                                                                            const std::vector<std::string>& steps) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  int64_t answer = -1;  // the last step that states an answer; the steps before it are the work
+  for (size_t k = 0; k < steps.size(); ++k)
+    if (extract_answer(steps[k])) answer = static_cast<int64_t>(k);
+  if (answer < 1) return out;
+  const std::string& line = steps[static_cast<size_t>(answer)];
+  // Every draw is made whatever the rates, so one rate never moves another's choices.
+  Rng rng(hash_combine(static_cast<uint64_t>(o.seed), hash_bytes(source_id), static_cast<uint64_t>(sample)));
+  const bool answer_only = rng.bernoulli(o.answer_only_rate), copied = rng.bernoulli(o.copied_answer_rate),
+             truncated = rng.bernoulli(o.truncate_rate), dropped = rng.bernoulli(o.drop_step_rate);
+  const uint64_t pick = rng.next();
+  const int64_t keep = rng.uniform(1, std::max<int64_t>(1, answer - 1)), drop = rng.uniform(0, answer - 1);
+  if (answer_only) out.push_back({"answer_only", {line}});
+  const std::vector<std::string> given = numbers_in(question);
+  if (copied && !given.empty()) out.push_back({"copied_answer", {restate(line, given[pick % given.size()])}});
+  if (truncated && answer >= 2) {
+    // Stop after `keep` work steps and state the last of them's result as the answer.
+    std::vector<std::string> cut(steps.begin(), steps.begin() + keep);
+    const std::string& last = cut.back();
+    size_t eq = last.rfind('=');
+    auto result = eq == std::string::npos ? std::vector<std::string>{} : numbers_in(last.substr(eq));
+    if (!result.empty()) {
+      cut.push_back(restate(line, result.front()));
+      out.push_back({"truncated", std::move(cut)});
+    }
+  }
+  if (dropped && answer >= 2) {
+    std::vector<std::string> cut = steps;
+    cut.erase(cut.begin() + drop);
+    out.push_back({"drop_step", std::move(cut)});
+  }
+  return out;
+}
 
 bool run_irm_stage(RunContext& ctx, const std::vector<Seed>& seeds) {
   const EvolConfig& cfg = ctx.cfg;
@@ -150,8 +215,10 @@ bool run_prm_stage(RunContext& ctx) {
     std::string source_id, question;
     int64_t sample;
     std::vector<std::string> steps;
+    std::string shortcut;  // "", or how the steps were cut from the sample: answer_only, drop_step
   };
   std::vector<Item> items;
+  int64_t originals = 0;
   JsonlReader reader(o.solutions);
   json rec;
   SourceLoc loc;
@@ -174,9 +241,21 @@ bool run_prm_stage(RunContext& ctx) {
       RLEIF_FAIL(loc.str(), ": needs 'samples' (rleif generate output) or 'response' (one solution) to label");
     }
     for (size_t j = 0; j < texts.size(); ++j) {
-      if (o.limit > 0 && static_cast<int64_t>(items.size()) >= o.limit) break;
-      items.push_back({id, question, static_cast<int64_t>(j), solution_steps(texts[j])});
+      if (o.limit > 0 && originals >= o.limit) break;
+      ++originals;
+      items.push_back({id, question, static_cast<int64_t>(j), solution_steps(texts[j]), ""});
+      const Item& base = items.back();
+      for (auto& [kind, steps] : prm_shortcuts(o, base.source_id, base.sample, question, base.steps))
+        items.push_back({id, question, static_cast<int64_t>(j), std::move(steps), kind});
     }
+  }
+  std::map<std::string, int64_t> shortcuts;
+  for (const Item& it : items)
+    if (!it.shortcut.empty()) ++shortcuts[it.shortcut];
+  if (!shortcuts.empty()) {
+    std::string counts;
+    for (auto& [kind, n] : shortcuts) counts += str(counts.empty() ? "" : ", ", n, " ", kind);
+    log_info("evol: prm: ", originals, " solutions and shortcuts of them: ", counts);
   }
   LabelJob job;
   job.stage = "prm";
@@ -194,8 +273,10 @@ bool run_prm_stage(RunContext& ctx) {
     const Item& it = items[static_cast<size_t>(i)];
     auto labels = parse_step_labels(reply, static_cast<int>(it.steps.size()));
     if (!labels) return std::nullopt;
-    return json{{"prompt", it.question}, {"steps", it.steps}, {"labels", *labels}, {"source_id", it.source_id},
-                {"sample", it.sample}};
+    json out{{"prompt", it.question}, {"steps", it.steps}, {"labels", *labels}, {"source_id", it.source_id},
+             {"sample", it.sample}};
+    if (!it.shortcut.empty()) out["shortcut"] = it.shortcut;
+    return out;
   };
   // Solutions with no steps, or too many to judge in one reply, are skipped up front.
   std::vector<Item> usable;

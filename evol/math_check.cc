@@ -277,6 +277,7 @@ std::optional<std::vector<StepVerdict>> check_steps(std::string_view question, c
   for (const Token& t : tokenize(std::string(question)))
     if (t.kind == 'n') known.insert({t.value.num, t.value.den});
   for (const MathStep& s : p->chain) expected.insert({s.after, 1});
+  std::set<std::pair<int64_t, int64_t>> derived;  // results of correct equations so far
   std::vector<StepVerdict> out;
   for (const std::string& step : steps) {
     StepVerdict v{true, ""};
@@ -309,10 +310,12 @@ std::optional<std::vector<StepVerdict>> check_steps(std::string_view question, c
         auto num = ans ? parse_number(*ans) : std::nullopt;
         if (!num || *num != R{p->answer, 1})
           v = {false, str("states the answer ", ans ? *ans : std::string("(none)"), " but the answer is ", p->answer)};
+        else if (!derived.count({p->answer, 1}))
+          v = {false, str("states the answer ", p->answer, ", which no correct step computed")};
       }
     }
     if (v.correct)
-      for (const R& r : results) known.insert({r.num, r.den});
+      for (const R& r : results) known.insert({r.num, r.den}), derived.insert({r.num, r.den});
     out.push_back(v);
   }
   return out;

@@ -112,7 +112,9 @@ struct StepVerdict {
 // Judges each step of a solution to `question`. A step is correct when every equation in it
 // ("a op b = c", "a op b op c = d") holds exactly, uses only numbers from the question or from
 // earlier correct steps, and yields one of the problem's intended quantities; a step with "The
-// answer is" must state the final quantity; a step without arithmetic is correct. An error
+// answer is" must state the final quantity, and one that an earlier correct step computed (an
+// answer without the work is wrong: a process label rewards the process); a step without
+// arithmetic is correct. An error
 // propagates: a step built on a wrong earlier result is wrong. nullopt when the question is not a
 // well-posed problem of this domain.
 std::optional<std::vector<StepVerdict>> check_steps(std::string_view question, const std::vector<std::string>& steps);

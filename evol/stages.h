@@ -37,6 +37,15 @@ struct RunContext {
 bool run_evolve_stage(RunContext& ctx, const std::vector<Seed>& seeds);
 bool run_irm_stage(RunContext& ctx, const std::vector<Seed>& seeds);
 bool run_prm_stage(RunContext& ctx);
+// The shortcut negatives of one solution (its steps, the answer line last) that prm.*_rate ask for, as
+// (kind, steps): answer_only (the answer line alone), copied_answer (the answer line alone, stating a
+// number of the question), truncated (the first k work steps, then the last one's result stated as
+// the answer), drop_step (one work step left out). Each draw is a function of (prm.seed, source id,
+// sample). A solution without work before an answer line has none.
+std::vector<std::pair<std::string, std::vector<std::string>>> prm_shortcuts(const PrmOptions& o,
+                                                                            const std::string& source_id,
+                                                                            int64_t sample, const std::string& question,
+                                                                            const std::vector<std::string>& steps);
 
 // Records one finished unit in the stage counters.
 void count_unit(StageProgress& p, const UnitResult& r);

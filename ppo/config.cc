@@ -44,6 +44,8 @@ void RewardOptions::validate() const {
   RLEIF_CHECK(!per_step || !prm.empty(), "reward.per_step=true needs reward.prm");
   RLEIF_CHECK(clip > 0, "reward.clip must be > 0, got ", clip);
   RLEIF_CHECK(missing_eos_penalty >= 0, "reward.missing_eos_penalty must be >= 0 (it is subtracted), got ", missing_eos_penalty);
+  RLEIF_CHECK(missing_answer_penalty >= 0, "reward.missing_answer_penalty must be >= 0 (it is subtracted), got ",
+              missing_answer_penalty);
   RLEIF_CHECK(batch_size >= 1, "reward.batch_size must be >= 1, got ", batch_size);
 }
 

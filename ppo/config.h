@@ -56,6 +56,7 @@ struct RewardOptions {
   rm::Aggregation aggregation = rm::Aggregation::min;  // r_A from the PRM's step scores
   bool per_step = false;                 // process-supervised PPO: PRM step scores at step ends (GAE only)
   double missing_eos_penalty = 1.0;      // subtracted from a response that ran out of tokens (TRL)
+  double missing_answer_penalty = 0.0;   // subtracted from a response with no final answer
   double clip = 10.0;                    // scores clipped to [-clip, clip] (OpenRLHF)
   double rule_correct = 1.0;             // rule reward of a correct final answer
   double rule_wrong = 0.0;               // ... of a wrong or missing one
@@ -71,6 +72,9 @@ struct RewardOptions {
     v.field("aggregation", aggregation, "r_A from step scores: min | prod | last | mean");
     v.field("per_step", per_step, "reward each step end with its PRM score (process-supervised PPO; gae only)");
     v.field("missing_eos_penalty", missing_eos_penalty, "subtracted from responses without EOS (cut at max_new_tokens)");
+    v.field("missing_answer_penalty", missing_answer_penalty,
+            "subtracted from responses that state no final answer ('The answer is: N' or '#### N'): a PRM judges "
+            "the steps written, so against it a policy can gain by stopping before its answer (docs/PPO.md)");
     v.field("clip", clip, "scores are clipped to [-clip, clip]");
     v.field("rule_correct", rule_correct, "rule reward for a correct final answer");
     v.field("rule_wrong", rule_wrong, "rule reward for a wrong or missing final answer");

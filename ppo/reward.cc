@@ -65,11 +65,11 @@ std::vector<RewardResult> Rewarder::score(const std::vector<RewardItem>& items) 
   const RewardOptions& o = impl_->opts;
   const size_t n = items.size();
   std::vector<RewardResult> out(n);
-  for (size_t i = 0; i < n; ++i)
-    if (!items[i].truth.empty()) {
-      auto pred = extract_answer(items[i].response);
-      out[i].correct = pred && answers_match(*pred, items[i].truth) ? 1 : 0;
-    }
+  for (size_t i = 0; i < n; ++i) {
+    auto pred = extract_answer(items[i].response);
+    out[i].answered = pred.has_value();
+    if (!items[i].truth.empty()) out[i].correct = pred && answers_match(*pred, items[i].truth) ? 1 : 0;
+  }
 
   // The reward models see non-empty responses; an empty one scores the bottom of the [0,1] scale.
   std::vector<size_t> live;
@@ -151,6 +151,7 @@ std::vector<RewardResult> Rewarder::score(const std::vector<RewardItem>& items) 
     }
     s = std::clamp(s, -o.clip, o.clip);
     if (!items[i].eos) s -= o.missing_eos_penalty;
+    if (!out[i].answered) s -= o.missing_answer_penalty;
     out[i].score = s;
   }
   return out;

@@ -28,10 +28,11 @@ struct RewardItem {
 };
 
 struct RewardResult {
-  double score = 0;  // the terminal reward (clipped, missing-EOS penalty applied); NaN = unusable
+  double score = 0;  // the terminal reward (clipped, missing-EOS and missing-answer penalties applied); NaN = unusable
   double r_i = std::numeric_limits<double>::quiet_NaN();  // RLEIF parts (NaN when not used)
   double r_a = std::numeric_limits<double>::quiet_NaN();
   int correct = -1;  // final answer == truth (1/0); -1 = no reference
+  bool answered = true;  // the response states a final answer
   // per_step: (character offset in `response` where a step ends, its PRM score) for every step.
   std::vector<std::pair<int64_t, double>> step_scores;
 };

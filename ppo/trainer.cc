@@ -306,7 +306,7 @@ Experience Loop::rollout(int64_t it, json& m) {
   if (!items.empty()) res = rewarder_->score(items);
   m["time_reward_s"] = since(t0);
   std::vector<float> scores(static_cast<size_t>(bl)), keep(static_cast<size_t>(bl));
-  int64_t nan = 0, no_eos = 0, empty = 0, correct = 0, judged = 0;
+  int64_t nan = 0, no_eos = 0, no_answer = 0, empty = 0, correct = 0, judged = 0;
   double r_i = 0, r_a = 0;
   int64_t n_i = 0, n_a = 0;
   for (int64_t i = 0; i < bl; ++i) {
@@ -315,17 +315,20 @@ Experience Loop::rollout(int64_t it, json& m) {
     scores[static_cast<size_t>(i)] = std::isfinite(r.score) ? static_cast<float>(r.score) : 0.0f;
     keep[static_cast<size_t>(i)] = std::isfinite(r.score) ? 1.f : 0.f;
     no_eos += !items[static_cast<size_t>(i)].eos;
+    no_answer += !r.answered;
     empty += trim(items[static_cast<size_t>(i)].response).empty();
     if (r.correct >= 0) { ++judged; correct += r.correct; }
     if (!std::isnan(r.r_i)) { r_i += r.r_i; ++n_i; }
     if (!std::isnan(r.r_a)) { r_a += r.r_a; ++n_a; }
   }
   if (dp_->distributed()) {
-    const json s = dp_->sum_numbers(json{{"nan", nan}, {"no_eos", no_eos}, {"empty", empty}, {"correct", correct},
-                                         {"judged", judged}, {"r_i", r_i}, {"r_a", r_a}, {"n_i", n_i}, {"n_a", n_a}},
+    const json s = dp_->sum_numbers(json{{"nan", nan}, {"no_eos", no_eos}, {"no_answer", no_answer}, {"empty", empty},
+                                         {"correct", correct}, {"judged", judged}, {"r_i", r_i}, {"r_a", r_a},
+                                         {"n_i", n_i}, {"n_a", n_a}},
                                     str("the reward counts of iteration ", it + 1));
     auto count = [&](const char* k) { return static_cast<int64_t>(std::llround(s.value(k, 0.0))); };
-    nan = count("nan"), no_eos = count("no_eos"), empty = count("empty"), correct = count("correct");
+    nan = count("nan"), no_eos = count("no_eos"), no_answer = count("no_answer"), empty = count("empty");
+    correct = count("correct");
     judged = count("judged"), n_i = count("n_i"), n_a = count("n_a");
     r_i = s.value("r_i", 0.0), r_a = s.value("r_a", 0.0);
   }
@@ -356,6 +359,7 @@ Experience Loop::rollout(int64_t it, json& m) {
   if (n_a) m["r_A"] = r_a / static_cast<double>(n_a);
   if (judged) m["train_accuracy"] = static_cast<double>(correct) / static_cast<double>(judged);
   m["no_eos_share"] = static_cast<double>(no_eos) / static_cast<double>(b);
+  m["no_answer_share"] = static_cast<double>(no_answer) / static_cast<double>(b);
   m["empty_responses"] = empty;
   m["nan_rewards_skipped"] = nan;
   m["response_length"] = e.mask.sum().item<double>() / static_cast<double>(std::max<int64_t>(b - nan, 1));

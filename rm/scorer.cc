@@ -89,7 +89,7 @@ Scorer::Scorer(const std::string& dir, const ScorerOptions& opts) : impl_(std::m
   if (impl_->info.head == HeadKind::likelihood) {
     auto lm = model::load_causal_lm(dir, lo);
     impl_->net.likelihood = LikelihoodVerifier(lm, *impl_->tok, impl_->info.tokens, impl_->info.scale, impl_->info.bias,
-                                               impl_->info.kind == RmKind::prm ? 2 : 1);
+                                               impl_->info.kind == RmKind::prm ? 2 : 1, impl_->info.probe);
     mc = &impl_->net.likelihood->lm->cfg;
   } else {
     impl_->net.classifier = model::load_score_model(dir, lo, false, impl_->info.kind == RmKind::prm ? 2 : 1);

@@ -34,10 +34,12 @@ json RmInfo::to_json() const {
                                        : "logits at the last real token (EOS)"}};
   if (head == HeadKind::likelihood) {
     j["head"] = json{{"kind", enum_name(head)}, {"tokens", enum_name(tokens)}, {"scale", scale}, {"bias", bias}};
-    j["score"] = str(kind == RmKind::prm ? "sigmoid(scale * m + bias) at each step's last token"
-                                         : "scale * m + bias at the last real token (EOS)",
+    if (!probe.empty()) j["head"]["probe"] = probe;
+    const char* z = probe.empty() ? "scale * m + bias" : "scale * m + bias + probe . h";
+    j["score"] = str(kind == RmKind::prm ? str("sigmoid(", z, ") at each step's last token") : str(z, " at the last real token (EOS)"),
                      ", m = the least log p(token | prefix) over the response's scored tokens (head.tokens) up to ",
-                     "that token, 0 when there is none (LlamaForCausalLM)");
+                     "that token, 0 when there is none (LlamaForCausalLM)",
+                     probe.empty() ? "" : ", h = the last hidden state (after the final norm) at that token");
   }
   return j;
 }
@@ -64,6 +66,13 @@ RmInfo RmInfo::load(const std::string& dir) {
       info.tokens = parse_enum<ScoredTokens>(get_field<std::string>(h, "tokens", loc, "digits | all"), path + ": head.tokens");
       info.scale = get_field<double>(h, "scale", loc, "a number");
       info.bias = get_field<double>(h, "bias", loc, "a number");
+      if (h.contains("probe")) {
+        RLEIF_CHECK(h["probe"].is_array() && !h["probe"].empty(), path, ": head.probe must be a list of numbers (w)");
+        for (const json& w : h["probe"]) {
+          RLEIF_CHECK(w.is_number(), path, ": head.probe must be a list of numbers, found ", w.dump());
+          info.probe.push_back(w.get<float>());
+        }
+      }
       RLEIF_CHECK(info.kind == RmKind::prm || info.kind == RmKind::orm, path, ": a likelihood head is a PRM's or an ORM's, but kind is ",
                   enum_name(info.kind));
     }
@@ -157,9 +166,12 @@ void RmTask::init_likelihood(const std::string& checkpoint_dir, const model::Loa
     train::init_fresh_weights(*lm, raw.value("initializer_range", 0.02));
     lm->to(lo.device);
   }
+  // The probe: a prior's own (or none), else head.probe's zeros, so training starts at the likelihood head.
+  std::vector<float> probe = prior ? prior->probe : std::vector<float>();
+  if (!prior && cfg_.head.probe) probe.assign(static_cast<size_t>(lm->cfg.hidden_size), 0.0f);
   net_.likelihood = LikelihoodVerifier(lm, *tok_, prior ? prior->tokens : cfg_.head.tokens,
                                        prior ? prior->scale : cfg_.head.init_scale, prior ? prior->bias : cfg_.head.init_bias,
-                                       head_width(cfg_.data.kind));
+                                       head_width(cfg_.data.kind), probe);
   if (prior || !cfg_.head.calibrate) return;
   // Logistic regression of the labels on the starting model's features, so training begins calibrated.
   torch::NoGradGuard ng;
@@ -229,6 +241,10 @@ void RmTask::write_info(const std::string& dir) const {
     info.tokens = net_.likelihood->tokens;  // a continued likelihood model keeps its own
     info.scale = net_.likelihood->scale.item<double>();
     info.bias = net_.likelihood->bias.item<double>();
+    if (net_.likelihood->probe.defined()) {
+      auto w = net_.likelihood->probe.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      info.probe.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    }
   }
   write_file_atomic((fsys::path(dir) / kInfoFile).string(), info.to_json().dump(2) + "\n");
 }

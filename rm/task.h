@@ -55,7 +55,8 @@ struct RmInfo {
   EncodeOptions encode;
   HeadKind head = HeadKind::classifier;
   ScoredTokens tokens = ScoredTokens::digits;  // likelihood head
-  double scale = 1.0, bias = 0.0;              // likelihood head: P(correct) = sigmoid(scale * m + bias)
+  double scale = 1.0, bias = 0.0;              // likelihood head: P(correct) = sigmoid(scale * m + bias [+ w . h])
+  std::vector<float> probe;                     // likelihood head: w, empty = no probe
   json to_json() const;
   static RmInfo load(const std::string& model_dir);  // errors name the file and how to fix it
 };

@@ -30,7 +30,7 @@ torch::Tensor scored_token_mask(const Tokenizer& tok, ScoredTokens which, int64_
 }
 
 LikelihoodVerifierImpl::LikelihoodVerifierImpl(model::CausalLM lm_, const Tokenizer& tok, ScoredTokens tokens_,
-                                               double scale_, double bias_, int64_t width_)
+                                               double scale_, double bias_, int64_t width_, const std::vector<float>& probe_)
     : tokens(tokens_), width(width_) {
   RLEIF_CHECK(width == 1 || width == 2, "likelihood head: width ", width, " (1 = ORM, 2 = PRM)");
   lm = register_module("lm", std::move(lm_));
@@ -38,9 +38,20 @@ LikelihoodVerifierImpl::LikelihoodVerifierImpl(model::CausalLM lm_, const Tokeni
   auto opts = lm->model->embed_tokens->weight.options();
   scale = register_parameter("scale", torch::full({1}, scale_, opts));
   bias = register_parameter("bias", torch::full({1}, bias_, opts));
+  if (!probe_.empty()) {
+    RLEIF_CHECK(static_cast<int64_t>(probe_.size()) == lm->cfg.hidden_size, "likelihood head: the probe has ",
+                probe_.size(), " weights but the model's hidden size is ", lm->cfg.hidden_size,
+                "; the reward model's rleif_rm.json belongs to another model");
+    probe = register_parameter("probe", torch::tensor(probe_, torch::kFloat32).to(opts));
+  }
 }
 
 torch::Tensor LikelihoodVerifierImpl::features(const std::vector<const Encoded*>& seqs, const torch::Device& device) {
+  return compute(seqs, device, nullptr);
+}
+
+torch::Tensor LikelihoodVerifierImpl::compute(const std::vector<const Encoded*>& seqs, const torch::Device& device,
+                                              torch::Tensor* end_hidden) {
   BackboneRows rows = backbone_rows(lm->model, seqs, device);
   // Rows whose next token is a response token: (row, target) for t in [max(start, 1), len) reads
   // row t - 1 of the sequence and scores token t.
@@ -54,14 +65,28 @@ torch::Tensor LikelihoodVerifierImpl::features(const std::vector<const Encoded*>
   first.push_back(static_cast<int64_t>(src.size()));
   auto src_t = torch::tensor(src, torch::kInt64);                                  // [M]
   auto target = rows.ids.index_select(0, src_t + 1);                              // [M] token t
-  auto scored = mask.index_select(0, target).to(device);                           // [M]
+  auto scored = mask.index_select(0, target);                                      // [M]
+  if (tokens == ScoredTokens::numbers) {
+    // The response token right after a digit-bearing one: where the number stops. Not the sequence's
+    // last token: a PRM encoding appends the step separator after the last step, where the policy
+    // wrote EOS, so it would score every final answer as cut short.
+    auto after = torch::zeros_like(scored);
+    auto sa = scored.accessor<bool, 1>();
+    auto aa = after.accessor<bool, 1>();
+    for (size_t b = 0; b < seqs.size(); ++b)
+      for (int64_t k = first[b] + 1; k + 1 < first[b + 1]; ++k) aa[k] = sa[k - 1];
+    scored = scored | after;
+  }
+  scored = scored.to(device);
   auto lp = lm->token_logprobs_from_hidden(rows.hidden.index_select(0, src_t.to(device)).unsqueeze(0),
                                            target.to(device).unsqueeze(0))
                 .squeeze(0);                                                        // [M] fp32
   auto v = torch::where(scored, lp, torch::zeros_like(lp));                         // [M] 0 = not scored
   std::vector<torch::Tensor> out;
+  std::vector<int64_t> end_rows;  // the row of each step end
   for (size_t b = 0; b < seqs.size(); ++b) {
     const Encoded* s = seqs[b];
+    for (int64_t e : s->ends) end_rows.push_back(rows.offset[b] + e);
     if (s->ends.empty()) continue;
     const int64_t t0 = std::max<int64_t>(s->response_start, 1), n = first[b + 1] - first[b];
     auto cm = n > 0 ? std::get<0>(v.slice(0, first[b], first[b + 1]).cummin(0)) : v.new_zeros({0});  // [n]
@@ -70,12 +95,16 @@ torch::Tensor LikelihoodVerifierImpl::features(const std::vector<const Encoded*>
     for (int64_t e : s->ends) at.push_back(std::clamp<int64_t>(e - t0 + 1, 0, n));
     out.push_back(padded.index_select(0, torch::tensor(at, torch::kInt64).to(device)));
   }
+  if (end_hidden)
+    *end_hidden = rows.hidden.index_select(0, torch::tensor(end_rows, torch::kInt64).to(device)).to(torch::kFloat32);  // [E,H]
   return out.empty() ? torch::zeros({0}, torch::dtype(torch::kFloat32).device(device)) : torch::cat(out);  // [E]
 }
 
 torch::Tensor LikelihoodVerifierImpl::end_logits(const std::vector<const Encoded*>& seqs, const torch::Device& device) {
-  auto f = features(seqs, device);                                     // [E]
+  torch::Tensor h;
+  auto f = compute(seqs, device, probe.defined() ? &h : nullptr);      // [E]
   auto z = scale.to(torch::kFloat32) * f + bias.to(torch::kFloat32);   // [E]
+  if (probe.defined()) z = z + h.matmul(probe.to(torch::kFloat32));   // [E,H] @ [H]
   return width == 1 ? z.unsqueeze(1) : torch::stack({torch::zeros_like(z), z}, 1);  // [E,1] | [E,2]
 }
 

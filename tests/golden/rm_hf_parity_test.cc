@@ -22,16 +22,18 @@ class RmParity : public ::testing::Test {
     tok_path_ = test::write_math_tokenizer(dir_);
     cfg_path_ = test::write_tiny_config(dir_);
   }
-  std::string train(RmKind kind, const std::string& data, HeadKind head = HeadKind::classifier) {
+  std::string train(RmKind kind, const std::string& data, HeadKind head = HeadKind::classifier, bool probe = false) {
     RmConfig c;
     c.head.kind = head;
+    c.head.probe = probe;
+    if (probe) c.head.tokens = ScoredTokens::numbers;  // the demo's head: both parts the reference must add
     c.model.config = cfg_path_;
     c.model.tokenizer = tok_path_;
     c.data.kind = kind;
     c.data.train = data;
     c.encode.prompt_template = train::PromptTemplate::alpaca;
     c.optim.lr = 3e-3;
-    c.train.output_dir = dir_ + "/" + enum_name(kind) + "-" + enum_name(head);
+    c.train.output_dir = dir_ + "/" + enum_name(kind) + "-" + enum_name(head) + (probe ? "-probe" : "");
     c.train.max_steps = 8;
     c.train.batch_size = 8;
     c.train.threads = 1;
@@ -78,12 +80,19 @@ TEST_F(RmParity, PrmStepScoresEqualTransformersTokenClassification) {
 }
 
 // A likelihood PRM is a LlamaForCausalLM: the reference reads transformers' log-softmax at every scored
-// response token (tokenizers' decode of the id holds a digit) and applies rleif_rm.json's scale and bias.
-TEST_F(RmParity, LikelihoodPrmStepScoresEqualTransformersCausalLmLogProbs) {
+// response token (tokenizers' decode of the id holds a digit) and applies rleif_rm.json's scale and bias,
+// and with a probe (and head.tokens = numbers) adds w . h at the step end, h transformers' last hidden
+// state, and scores each token right after a digit-bearing one too.
+class RmParityProbe : public RmParity, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RmParityProbe, LikelihoodPrmStepScoresEqualTransformersCausalLmLogProbs) {
   auto recs = test::math_prm_records(24, 21);
-  const std::string model_dir = train(RmKind::prm, test::write_records(dir_ + "/prm.jsonl", recs), HeadKind::likelihood);
+  const std::string model_dir =
+      train(RmKind::prm, test::write_records(dir_ + "/prm.jsonl", recs), HeadKind::likelihood, GetParam());
   Scorer scorer(model_dir);
   ASSERT_EQ(scorer.net().head(), HeadKind::likelihood);
+  ASSERT_EQ(scorer.net().likelihood->probe.defined(), GetParam());
+  if (GetParam()) EXPECT_GT(scorer.net().likelihood->probe.abs().max().item<double>(), 1e-3) << "the probe trained";
   std::vector<std::pair<std::string, std::vector<std::string>>> items;
   std::vector<Encoded> seqs;
   for (int i = 0; i < 6; ++i) {
@@ -105,6 +114,9 @@ TEST_F(RmParity, LikelihoodPrmStepScoresEqualTransformersCausalLmLogProbs) {
   }
   EXPECT_GT(below_one, 0) << "every step scored alike: the scored tokens changed nothing";
 }
+
+INSTANTIATE_TEST_SUITE_P(Probe, RmParityProbe, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "WithProbeAndNumbers" : "Digits"; });
 
 TEST_F(RmParity, LikelihoodOrmScoreEqualsTransformersCausalLmLogProbs) {
   std::vector<json> orm;

@@ -8,14 +8,17 @@
 #include <unistd.h>
 
 #include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
+#include "core/answer.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "evol/engine.h"
 #include "evol/math_domain.h"
+#include "evol/stages.h"
 #include "evol/synthetic_teacher.h"
 #include "tests/evol_fake_server.h"
 #include "tests/evol_test_util.h"
@@ -147,6 +150,108 @@ TEST_F(EvolEngine, SyntheticRunProducesAuditableRecords) {
   json summary = json::parse(read_file(dir + "/out/summary.json"));
   EXPECT_EQ(summary["evolve"]["kept"], kept);
   EXPECT_EQ(summary["evolve"]["done"], evolved.size());
+}
+
+// Shortcut negatives go to the teacher beside each solution: the answer line alone (as written, or
+// stating a number copied from the question), the solution cut after k work steps with the last
+// result as its answer, and the solution with one work step left out. An answer no correct step
+// computed, and a step that uses a missing result, come back wrong; the steps before a cut keep
+// their labels.
+TEST_F(EvolEngine, PrmShortcutsAreJudgedByTheTeacher) {
+  std::string dir = test::temp_dir("evol_shortcuts");
+  EvolConfig c = synth_config(dir + "/out", write_solutions(dir, 12));
+  c.irm.enabled = false;
+  c.prm.answer_only_rate = c.prm.copied_answer_rate = c.prm.truncate_rate = c.prm.drop_step_rate = 1;
+  ASSERT_TRUE(run_evol(c, nullptr).complete);
+  auto prm = read_jsonl(dir + "/out/prm_steps.jsonl");
+  std::map<std::pair<std::string, int>, json> original;
+  std::map<std::string, int> kinds;
+  int multi_step = 0, coincidences = 0;
+  for (const json& r : prm)
+    if (!r.contains("shortcut")) original[{r["source_id"].get<std::string>(), r["sample"].get<int>()}] = r;
+  ASSERT_EQ(original.size(), 24u);
+  for (auto& [key, r] : original) multi_step += r["steps"].size() >= 3;
+  ASSERT_GT(multi_step, 4) << "the fixture needs solutions with 2 or more work steps";
+  auto in_question = [](const json& r, const std::string& number) {
+    return std::regex_search(r["prompt"].get<std::string>(), std::regex("\\b" + number + "\\b"));
+  };
+  for (const json& r : prm) {
+    if (!r.contains("shortcut")) continue;
+    SCOPED_TRACE(r.dump());
+    const json& o = original.at({r["source_id"].get<std::string>(), r["sample"].get<int>()});
+    std::vector<std::string> steps = r["steps"], full = o["steps"];
+    std::vector<int> labels = r["labels"], full_labels = o["labels"];
+    ASSERT_EQ(labels.size(), steps.size());
+    const std::string kind = r["shortcut"];
+    ++kinds[kind];
+    const std::string stated = *extract_answer(steps.back());
+    if (kind == "answer_only" || kind == "copied_answer") {
+      // An answer without its work is never a correct process, right or not.
+      EXPECT_EQ(labels, std::vector<int>{0});
+      if (kind == "answer_only") EXPECT_EQ(steps, std::vector<std::string>{full.back()});
+      else EXPECT_TRUE(in_question(r, stated)) << stated;
+      continue;
+    }
+    size_t cut = 0;
+    while (cut < steps.size() && cut + 1 < full.size() && steps[cut] == full[cut]) ++cut;
+    for (size_t k = 0; k < cut; ++k) EXPECT_EQ(labels[k], full_labels[k]) << k;
+    if (kind == "truncated") {
+      ASSERT_EQ(cut + 1, steps.size()) << "the work steps kept, then the answer line";
+      ASSERT_LT(steps.size(), full.size());
+      EXPECT_NE(full[cut - 1].find("= " + stated), std::string::npos) << "states the last kept result";
+      if (r["sample"] == 0) EXPECT_EQ(labels.back(), 0) << "an intermediate result is not the answer";
+    } else {
+      ASSERT_EQ(kind, "drop_step");
+      ASSERT_EQ(steps.size() + 1, full.size());
+      EXPECT_EQ(steps.back(), full.back());
+      ASSERT_LT(cut + 1, full.size()) << "the answer line is never the step dropped";
+      if (r["sample"] == 1) EXPECT_EQ(labels.back(), 0) << "a wrong solution stays wrong";
+      // In a reference solution the step after the cut uses the missing result, which is wrong unless
+      // that number also stands in the question ("9 / 3 = 3" with 3 children): then the cut solution is
+      // a right one and so are its labels.
+      const std::string& gone = full[cut];
+      size_t eq = gone.rfind("= ") + 2;
+      const std::string result = gone.substr(eq, gone.find(' ', eq) - eq);
+      const bool given = in_question(r, result);
+      if (r["sample"] == 0) {
+        EXPECT_EQ(labels[cut], given ? 1 : 0) << "the step after the cut uses the missing result " << result;
+        coincidences += given;
+      }
+    }
+  }
+  EXPECT_EQ(kinds["answer_only"], 24);
+  EXPECT_EQ(kinds["copied_answer"], 24);
+  EXPECT_EQ(kinds["truncated"], multi_step);
+  EXPECT_EQ(kinds["drop_step"], multi_step);
+  EXPECT_LT(coincidences, multi_step / 4);
+}
+
+// A shortcut's draw depends on (seed, source id, sample) only: raising one rate keeps the others'
+// choices, and a solution without work before its answer has no shortcut.
+TEST_F(EvolEngine, PrmShortcutDrawsAreIndependentOfOtherRates) {
+  const std::string q = "Ava has 12 marbles. Ben has 5 more marbles than Ava. Cara has 3 times as many marbles as Ben. "
+                        "How many marbles does Cara have?";
+  const std::vector<std::string> steps{"Ben has 12 + 5 = 17 marbles.", "Cara has 17 * 3 = 51 marbles.",
+                                       "The answer is: 51"};
+  PrmOptions half, all;
+  half.answer_only_rate = 0.5;
+  all.answer_only_rate = 0.5;
+  all.copied_answer_rate = all.truncate_rate = all.drop_step_rate = 1;
+  int kept = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto a = prm_shortcuts(half, "p" + std::to_string(i), i % 4, q, steps);
+    auto b = prm_shortcuts(all, "p" + std::to_string(i), i % 4, q, steps);
+    const bool in_a = !a.empty(), in_b = !b.empty() && b.front().first == "answer_only";
+    EXPECT_EQ(in_a, in_b) << i;
+    kept += in_a;
+    EXPECT_EQ(b.size(), in_b ? 4u : 3u);
+  }
+  EXPECT_GT(kept, 70);
+  EXPECT_LT(kept, 130);
+  EXPECT_TRUE(prm_shortcuts(all, "p", 0, q, {"The answer is: 51"}).empty());
+  auto t = prm_shortcuts(all, "p", 0, q, steps);
+  for (auto& [kind, cut] : t)
+    if (kind == "truncated") EXPECT_EQ(cut, (std::vector<std::string>{"Ben has 12 + 5 = 17 marbles.", "The answer is: 17"}));
 }
 
 TEST_F(EvolEngine, SameSeedSameDatasetAndResumeAfterStopIsExact) {

@@ -54,6 +54,20 @@ TEST(MathDomain, HandWrittenProblemParsesAndItsStepsCheck) {
   EXPECT_FALSE((*propagated)[0].correct);
   EXPECT_FALSE((*propagated)[1].correct);
 
+  // The right answer with no work behind it, or after a wrong step, is not a correct step.
+  auto answer_only = check_steps(q, {"The answer is: 51"});
+  ASSERT_TRUE(answer_only);
+  EXPECT_FALSE((*answer_only)[0].correct);
+  EXPECT_NE((*answer_only)[0].reason.find("no correct step computed"), std::string::npos) << (*answer_only)[0].reason;
+  auto skipped = check_steps(q, {"Ben has 12 + 5 = 17 marbles.", "The answer is: 51"});
+  ASSERT_TRUE(skipped);
+  EXPECT_TRUE((*skipped)[0].correct);
+  EXPECT_FALSE((*skipped)[1].correct);
+  auto guessed = check_steps(q, {"Ben has 12 + 5 = 17 marbles.", "Cara has 17 * 3 = 50 marbles.", "The answer is: 51"});
+  ASSERT_TRUE(guessed);
+  EXPECT_FALSE((*guessed)[1].correct);
+  EXPECT_FALSE((*guessed)[2].correct);
+
   // A number from nowhere makes a step wrong even when its arithmetic holds.
   auto foreign = check_steps(q, {"Ben has 11 + 6 = 17 marbles."});
   ASSERT_TRUE(foreign);

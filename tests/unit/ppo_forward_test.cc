@@ -388,6 +388,31 @@ TEST(PpoExperience, NegativeScaleShrinksOnlyBelowBaselineSamples) {
   EXPECT_THROW(a.validate(), Error);
 }
 
+// The terminal reward takes the missing-EOS and missing-answer penalties on top of the reward itself;
+// a response states an answer with "The answer is" or "####".
+TEST(PpoReward, MissingEosAndMissingAnswerArePenalised) {
+  RewardOptions o;
+  o.kind = RewardKind::rule;
+  o.missing_eos_penalty = 1.0;
+  o.missing_answer_penalty = 0.5;
+  Rewarder r(o, train::PromptTemplate::plain, "cpu");
+  auto s = r.score({{"q", "2 + 2 = 4\nThe answer is: 4", "4", true},
+                    {"q", "2 + 2 = 5\nThe answer is: 5", "4", true},
+                    {"q", "2 + 2 = 4\n#### 4", "4", true},
+                    {"q", "2 + 2 = 4", "4", true},
+                    {"q", "2 + 2 = 4 and so", "4", false},
+                    {"q", "2 + 2 = 4\nThe answer is: 4", "4", false}});
+  ASSERT_EQ(s.size(), 6u);
+  const std::vector<double> want{1.0, 0.0, 1.0, -0.5, -1.5, 0.0};
+  const std::vector<bool> answered{true, true, true, false, false, true};
+  for (size_t i = 0; i < s.size(); ++i) {
+    EXPECT_DOUBLE_EQ(s[i].score, want[i]) << i;
+    EXPECT_EQ(s[i].answered, answered[i]) << i;
+  }
+  o.missing_answer_penalty = -1;
+  EXPECT_THROW(o.validate(), Error);
+}
+
 TEST(PpoReward, StepEndsMapToTheTokensThatFinishThem) {
   const std::string text = "a = 1 + 2 = 3.\n\nb = 3 * 2 = 6.\nThe answer is: 6";
   auto ends = step_end_offsets(text);

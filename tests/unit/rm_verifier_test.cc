@@ -97,8 +97,15 @@ TEST_P(LikelihoodFeature, IsTheRunningMinimumOfScoredResponseLogProbs) {
     auto lp = torch::log_softmax(lm->forward(in)[0].to(torch::kFloat64), -1);  // [T,V]
     for (int64_t e : s.ends) {
       double m = 0;
-      for (int64_t t = s.response_start; t <= e; ++t)
-        if (mask[ids[static_cast<size_t>(t)]].item<bool>()) m = std::min(m, lp[t - 1][ids[static_cast<size_t>(t)]].item<double>());
+      for (int64_t t = s.response_start; t <= e; ++t) {
+        bool scored = mask[ids[static_cast<size_t>(t)]].item<bool>();
+        // numbers: also the token right after a digit-bearing response token (where a number stops),
+        // but not the sequence's last token (the separator appended after the last step).
+        const bool last = t + 1 == static_cast<int64_t>(ids.size());
+        if (GetParam() == ScoredTokens::numbers && t > s.response_start && !last)
+          scored = scored || mask[ids[static_cast<size_t>(t - 1)]].item<bool>();
+        if (scored) m = std::min(m, lp[t - 1][ids[static_cast<size_t>(t)]].item<double>());
+      }
       want.push_back(m);
     }
   }
@@ -117,7 +124,8 @@ TEST_P(LikelihoodFeature, IsTheRunningMinimumOfScoredResponseLogProbs) {
   EXPECT_EQ(logits.select(1, 0).abs().max().item<double>(), 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokens, LikelihoodFeature, ::testing::Values(ScoredTokens::digits, ScoredTokens::all),
+INSTANTIATE_TEST_SUITE_P(Tokens, LikelihoodFeature,
+                         ::testing::Values(ScoredTokens::digits, ScoredTokens::numbers, ScoredTokens::all),
                          [](const auto& info) { return std::string(enum_name(info.param)); });
 
 TEST_F(Likelihood, CalibrationReachesTheLogisticRegressionOptimum) {
@@ -186,6 +194,55 @@ TEST_F(Likelihood, TrainsResumesBitwiseAndScoresThroughTheScorer) {
     auto p = torch::sigmoid(info.scale * scorer.net().likelihood->features({&e}, torch::kCPU) + info.bias);
     ASSERT_EQ(got[i].steps.size(), static_cast<size_t>(p.numel()));
     for (int64_t s = 0; s < p.numel(); ++s) EXPECT_NEAR(got[i].steps[static_cast<size_t>(s)], p[s].item<double>(), 1e-6);
+  }
+}
+
+// head.probe adds w . h_e to the logit: w starts at 0 (the first loss is the plain likelihood head's),
+// trains, is saved in rleif_rm.json, resumes bit for bit, and the Scorer's steps are
+// sigmoid(scale * m + bias + w . h_e) with h_e the backbone's last hidden state at each step end.
+TEST_F(Likelihood, AProbeAddsTheStepEndHiddenStateToTheLogit) {
+  const auto recs = test::math_prm_records(96, 5);
+  const std::string data = test::write_records(dir_ + "/prm.jsonl", recs);
+  RmConfig plain = config(data, dir_ + "/plain");
+  plain.train.max_steps = 1;
+  RmConfig a = config(data, dir_ + "/a");
+  a.head.probe = true;
+  ASSERT_EQ(run_rm_train(plain, "cfg").status, train::TrainStatus::completed);
+  auto ra = run_rm_train(a, "cfg");
+  ASSERT_EQ(ra.status, train::TrainStatus::completed);
+  auto first_loss = [](const std::string& run) {
+    for (auto& j : read_jsonl(run + "/metrics.jsonl"))
+      if (j.contains("loss")) return j["loss"].get<double>();
+    return -1.0;
+  };
+  EXPECT_EQ(first_loss(dir_ + "/plain"), first_loss(dir_ + "/a")) << "a zero probe is the likelihood head";
+  RmInfo info = RmInfo::load(ra.model_dir);
+  ASSERT_EQ(info.probe.size(), 32u) << "one weight per hidden unit of the tiny model";
+  double norm = 0;
+  for (float w : info.probe) norm += std::abs(w);
+  EXPECT_GT(norm, 1e-3) << "the probe trained";
+  RmConfig b = config(data, dir_ + "/b");
+  b.head.probe = true;
+  ASSERT_EQ(run_rm_train(b, "cfg").status, train::TrainStatus::completed);
+  remove_tree(dir_ + "/b/model");
+  remove_tree(dir_ + "/b/checkpoints/checkpoint-30");
+  ASSERT_EQ(run_rm_train(b, "cfg").status, train::TrainStatus::completed);
+  EXPECT_EQ(read_file(dir_ + "/a/model/model.safetensors"), read_file(dir_ + "/b/model/model.safetensors"));
+  EXPECT_EQ(read_file(dir_ + "/a/model/rleif_rm.json"), read_file(dir_ + "/b/model/rleif_rm.json"));
+
+  Scorer scorer(ra.model_dir);
+  auto& v = scorer.net().likelihood;
+  const auto w = torch::tensor(info.probe);  // [H]
+  for (int i = 0; i < 4; ++i) {
+    const auto& r = recs[static_cast<size_t>(i)];
+    auto got = scorer.score_steps({{r["prompt"], r["steps"].get<std::vector<std::string>>()}});
+    Encoded e = scorer.encoder().prompt_steps(r["prompt"], r["steps"].get<std::vector<std::string>>(), "t");
+    torch::NoGradGuard ng;
+    auto h = v->lm->model->forward(torch::tensor(e.ids, torch::kInt64).unsqueeze(0)).squeeze(0);  // [T,H]
+    auto at = h.index_select(0, torch::tensor(e.ends, torch::kInt64));                            // [E,H]
+    auto p = torch::sigmoid(info.scale * v->features({&e}, torch::kCPU) + info.bias + at.matmul(w));
+    ASSERT_EQ(got[0].steps.size(), static_cast<size_t>(p.numel()));
+    for (int64_t s = 0; s < p.numel(); ++s) EXPECT_NEAR(got[0].steps[static_cast<size_t>(s)], p[s].item<double>(), 1e-5);
   }
 }
 
