@@ -215,7 +215,7 @@ bool run_prm_stage(RunContext& ctx) {
     std::string source_id, question;
     int64_t sample;
     std::vector<std::string> steps;
-    std::string shortcut;  // "", or how the steps were cut from the sample: answer_only, drop_step
+    std::string shortcut;  // "", or the kind of shortcut cut from the sample (prm_shortcuts)
   };
   std::vector<Item> items;
   int64_t originals = 0;
@@ -243,10 +243,11 @@ bool run_prm_stage(RunContext& ctx) {
     for (size_t j = 0; j < texts.size(); ++j) {
       if (o.limit > 0 && originals >= o.limit) break;
       ++originals;
-      items.push_back({id, question, static_cast<int64_t>(j), solution_steps(texts[j]), ""});
-      const Item& base = items.back();
-      for (auto& [kind, steps] : prm_shortcuts(o, base.source_id, base.sample, question, base.steps))
-        items.push_back({id, question, static_cast<int64_t>(j), std::move(steps), kind});
+      const auto sample = static_cast<int64_t>(j);
+      std::vector<std::string> steps = solution_steps(texts[j]);
+      auto cuts = prm_shortcuts(o, id, sample, question, steps);
+      items.push_back({id, question, sample, std::move(steps), ""});
+      for (auto& [kind, cut] : cuts) items.push_back({id, question, sample, std::move(cut), kind});
     }
   }
   std::map<std::string, int64_t> shortcuts;

@@ -63,7 +63,8 @@ RmInfo RmInfo::load(const std::string& dir) {
     RLEIF_CHECK(h.is_object(), path, ": head must be an object {kind, tokens, scale, bias}");
     info.head = parse_enum<HeadKind>(get_field<std::string>(h, "kind", loc, "classifier | likelihood"), path + ": head.kind");
     if (info.head == HeadKind::likelihood) {
-      info.tokens = parse_enum<ScoredTokens>(get_field<std::string>(h, "tokens", loc, "digits | all"), path + ": head.tokens");
+      info.tokens = parse_enum<ScoredTokens>(get_field<std::string>(h, "tokens", loc, "digits | numbers | all"),
+                                            path + ": head.tokens");
       info.scale = get_field<double>(h, "scale", loc, "a number");
       info.bias = get_field<double>(h, "bias", loc, "a number");
       if (h.contains("probe")) {
