@@ -22,6 +22,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "core/truth.h"
 #include "model/lora_io.h"
 #include "rm/bestofn.h"
 #include "rm/report.h"
@@ -133,7 +134,7 @@ void read_samples(const BestOfNConfig& cfg, const std::string& path, rm::BestOfN
     rm::BonProblem p{id_of(rec, loc), {}};
     auto [it, fresh] = seen.emplace(p.id, loc);
     RLEIF_CHECK(fresh, loc.str(), ": id '", p.id, "' already appeared at ", it->second.str(), "; ids must be unique");
-    std::optional<std::string> truth = rm::record_truth(rec, loc);
+    std::optional<std::string> truth = record_truth(rec, loc);
     if (!cfg.data.empty()) {
       auto t = truth_by_id.find(p.id);
       RLEIF_CHECK(t != truth_by_id.end(), loc.str(), ": id '", p.id, "' is not in --data ", cfg.data,
@@ -201,10 +202,11 @@ rm::BonScorer read_scores(const std::string& spec, const rm::BestOfNInputs& in, 
   return sc;
 }
 
-// method  k=1  k=2 ... as percentages.
+// method  k=1  k=2 ... as percentages, then the paired differences in points (standard error).
 void print_table(const rm::BestOfNResult& r) {
   size_t w = 8;
   for (const auto& m : r.methods) w = std::max(w, m.name.size() + 2);
+  for (const auto& d : r.paired) w = std::max(w, d.a.size() + d.b.size() + 5);
   std::printf("%-*s", static_cast<int>(w), "method");
   for (int64_t k : r.k) std::printf("%9s", ("k=" + std::to_string(k)).c_str());
   std::printf("\n");
@@ -212,6 +214,20 @@ void print_table(const rm::BestOfNResult& r) {
     std::printf("%-*s", static_cast<int>(w), m.name.c_str());
     for (double v : m.mean) std::printf("%9.1f", 100 * v);
     std::printf("\n");
+  }
+  if (!r.paired.empty()) {
+    std::printf("\n%-*s", static_cast<int>(w), "A - B (se)");
+    for (int64_t k : r.k) std::printf("%14s", ("k=" + std::to_string(k)).c_str());
+    std::printf("\n");
+    for (const auto& d : r.paired) {
+      std::printf("%-*s", static_cast<int>(w), (d.a + " - " + d.b).c_str());
+      for (size_t i = 0; i < d.diff.size(); ++i) {
+        char cell[32];
+        std::snprintf(cell, sizeof cell, "%+.1f (%.1f)", 100 * d.diff[i], 100 * d.se[i]);
+        std::printf("%14s", cell);
+      }
+      std::printf("\n");
+    }
   }
   std::fflush(stdout);
 }

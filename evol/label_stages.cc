@@ -9,6 +9,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "core/truth.h"
 #include "evol/math_domain.h"
 #include "evol/replies.h"
 #include "evol/rng.h"
@@ -216,6 +217,7 @@ bool run_prm_stage(RunContext& ctx) {
     int64_t sample;
     std::vector<std::string> steps;
     std::string shortcut;  // "", or the kind of shortcut cut from the sample (prm_shortcuts)
+    std::optional<std::string> truth;  // the record's reference answer, when it has one
   };
   std::vector<Item> items;
   int64_t originals = 0;
@@ -227,6 +229,7 @@ bool run_prm_stage(RunContext& ctx) {
     std::string question = instruction_of(get_field<std::string>(rec, qkey, loc, "a string (the question)"));
     std::string id = rec.contains("id") ? (rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump())
                                         : std::to_string(loc.line);
+    const std::optional<std::string> truth = record_truth(rec, loc);
     std::vector<std::string> texts;
     if (rec.contains("samples")) {
       RLEIF_CHECK(rec["samples"].is_array(), loc.str(), ": field 'samples' must be a list of {\"text\"} objects");
@@ -246,8 +249,8 @@ bool run_prm_stage(RunContext& ctx) {
       const auto sample = static_cast<int64_t>(j);
       std::vector<std::string> steps = solution_steps(texts[j]);
       auto cuts = prm_shortcuts(o, id, sample, question, steps);
-      items.push_back({id, question, sample, std::move(steps), ""});
-      for (auto& [kind, cut] : cuts) items.push_back({id, question, sample, std::move(cut), kind});
+      items.push_back({id, question, sample, std::move(steps), "", truth});
+      for (auto& [kind, cut] : cuts) items.push_back({id, question, sample, std::move(cut), kind, truth});
     }
   }
   std::map<std::string, int64_t> shortcuts;
@@ -277,6 +280,15 @@ bool run_prm_stage(RunContext& ctx) {
     json out{{"prompt", it.question}, {"steps", it.steps}, {"labels", *labels}, {"source_id", it.source_id},
              {"sample", it.sample}};
     if (!it.shortcut.empty()) out["shortcut"] = it.shortcut;
+    if (it.truth) {
+      // Outcome supervision (Cobbe et al. 2021, an ORM's label): the final answer alone, checked
+      // against the reference; unlike the teacher's last-step label it is 1 for a right answer
+      // reached by wrong or missing work.
+      std::string text;
+      for (const std::string& step : it.steps) text += step + "\n";
+      auto stated = extract_answer(text);
+      out["outcome"] = stated && answers_match(*stated, *it.truth) ? 1 : 0;
+    }
     return out;
   };
   // Solutions with no steps, or too many to judge in one reply, are skipped up front.

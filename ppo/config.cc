@@ -47,6 +47,7 @@ void RewardOptions::validate() const {
   RLEIF_CHECK(missing_answer_penalty >= 0, "reward.missing_answer_penalty must be >= 0 (it is subtracted), got ",
               missing_answer_penalty);
   RLEIF_CHECK(batch_size >= 1, "reward.batch_size must be >= 1, got ", batch_size);
+  RLEIF_CHECK(irm_reference_prompts >= 1, "reward.irm_reference_prompts must be >= 1, got ", irm_reference_prompts);
 }
 
 void PpoDataOptions::validate() const {

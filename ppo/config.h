@@ -46,6 +46,8 @@ struct CriticOptions {
 };
 
 enum class RewardKind { rleif, prm, orm, rule, remote };
+// How the IRM's logit becomes r_I in [0,1]: its sigmoid, or its rank among reference training prompts.
+enum class IrmScale { sigmoid, rank };
 
 struct RewardOptions {
   RewardKind kind = RewardKind::rleif;  // rleif: r = r_I * r_A (WizardMath)
@@ -61,11 +63,21 @@ struct RewardOptions {
   double rule_correct = 1.0;             // rule reward of a correct final answer
   double rule_wrong = 0.0;               // ... of a wrong or missing one
   int64_t batch_size = 32;               // sequences per reward-model forward
+  // r_I from the IRM's logit. sigmoid: WizardMath's reading. rank: the share of reference prompts the
+  // instruction outscores (ties count 1/2), uniform on [0,1] over the training prompts. A
+  // Bradley-Terry IRM learns logit differences only, so the level and spread its sigmoid gives are
+  // whatever training left; the rank keeps its order alone (docs/PPO.md, "r_I by rank").
+  IrmScale irm_scale = IrmScale::sigmoid;
+  int64_t irm_reference_prompts = 2000;  // rank: this many training prompts, evenly spaced in data.prompts
 
   template <class V>
   void visit(V& v) {
     v.field("kind", kind, "rleif (r_I * r_A from IRM and PRM) | prm | orm | rule (answer check) | remote (HTTP)");
     v.field("irm", irm, "instruction reward model directory (rleif)");
+    v.field("irm_scale", irm_scale,
+            "r_I from the IRM logit: sigmoid | rank (share of reference training prompts it outscores)");
+    v.field("irm_reference_prompts", irm_reference_prompts,
+            "irm_scale=rank: reference prompts, evenly spaced over data.prompts (all when fewer)");
     v.field("prm", prm, "process reward model directory (rleif, prm, per_step)");
     v.field("orm", orm, "outcome reward model directory (orm)");
     v.field("url", url, "remote reward URL taking OpenRLHF's {query, prompts, labels} and answering {rewards}");
@@ -251,5 +263,6 @@ struct PpoConfig {
 RLEIF_ENUM_NAMES(rleif::ppo::RewardKind, {rleif::ppo::RewardKind::rleif, "rleif"}, {rleif::ppo::RewardKind::prm, "prm"},
                  {rleif::ppo::RewardKind::orm, "orm"}, {rleif::ppo::RewardKind::rule, "rule"},
                  {rleif::ppo::RewardKind::remote, "remote"});
+RLEIF_ENUM_NAMES(rleif::ppo::IrmScale, {rleif::ppo::IrmScale::sigmoid, "sigmoid"}, {rleif::ppo::IrmScale::rank, "rank"});
 RLEIF_ENUM_NAMES(rleif::ppo::KlPlacement, {rleif::ppo::KlPlacement::reward, "reward"},
                  {rleif::ppo::KlPlacement::loss, "loss"});

@@ -324,11 +324,24 @@ rm::BestOfNResult read_bestofn(const std::string& path) {
     r.subsamples = j.at("subsamples").get<int64_t>();
     r.seed = j.at("seed").get<int64_t>();
     for (const auto& [name, m] : j.at("methods").items()) {
-      rm::BonMethod bm{name, m.at("mean").get<std::vector<double>>(), m.at("std").get<std::vector<double>>()};
+      rm::BonMethod bm{name, m.at("mean").get<std::vector<double>>(), m.at("std").get<std::vector<double>>(),
+                       m.value("sem", std::vector<double>{})};  // "sem" and "paired": since 2026-12-07
       RLEIF_CHECK(bm.mean.size() == r.k.size() && bm.stddev.size() == r.k.size(), path, ": method '", name, "' has ",
                   bm.mean.size(), " means and ", bm.stddev.size(), " stds for ", r.k.size(), " values of k");
+      RLEIF_CHECK(bm.sem.empty() || bm.sem.size() == r.k.size(), path, ": method '", name, "' has ", bm.sem.size(),
+                  " sems for ", r.k.size(), " values of k");
       r.methods.push_back(std::move(bm));
     }
+    if (j.contains("paired"))
+      for (const auto& d : j.at("paired"))
+        r.paired.push_back({d.at("a").get<std::string>(), d.at("b").get<std::string>(),
+                            d.at("diff").get<std::vector<double>>(), d.at("se").get<std::vector<double>>(),
+                            d.at("wins").get<std::vector<int64_t>>(), d.at("losses").get<std::vector<int64_t>>()});
+    for (const auto& d : r.paired)
+      RLEIF_CHECK(d.diff.size() == r.k.size() && d.se.size() == r.k.size() && d.wins.size() == r.k.size() &&
+                      d.losses.size() == r.k.size(),
+                  path, ": paired entry '", d.a, ">", d.b, "' needs diff, se, wins and losses for each of the ",
+                  r.k.size(), " values of k");
     // Within-problem discrimination (written since 2026-12-06; older files have none).
     if (j.contains("within_problem_auc")) {
       const auto& pairs = j.value("within_problem_pairs", nlohmann::ordered_json::object());

@@ -35,6 +35,7 @@ struct Rewarder::Impl {
   train::PromptTemplate tmpl;
   RemoteRewardFn remote;
   std::unique_ptr<rm::Scorer> irm, prm, orm;
+  std::vector<double> irm_reference;  // irm_scale=rank: reference logits, ascending
 };
 
 Rewarder::Rewarder(const RewardOptions& opts, train::PromptTemplate policy_template, const std::string& device,
@@ -52,6 +53,25 @@ Rewarder::Rewarder(const RewardOptions& opts, train::PromptTemplate policy_templ
 }
 
 Rewarder::~Rewarder() = default;
+
+std::vector<double> Rewarder::set_irm_reference(const std::vector<std::string>& instructions) {
+  if (!impl_->irm || impl_->opts.irm_scale != IrmScale::rank) return {};
+  RLEIF_CHECK(!instructions.empty(), "reward.irm_scale=rank needs reference prompts; data.prompts gave none");
+  std::vector<double> ref;
+  for (const auto& s : impl_->irm->score_instructions(instructions)) ref.push_back(s.score);
+  std::sort(ref.begin(), ref.end());
+  impl_->irm_reference = ref;
+  return ref;
+}
+
+double midrank(const std::vector<double>& sorted, double x) {
+  RLEIF_CHECK(!sorted.empty(), "midrank: no reference values");
+  const double tol = 1e-6 * std::max(1.0, std::abs(x));
+  const auto lo = std::lower_bound(sorted.begin(), sorted.end(), x - tol);
+  const auto hi = std::upper_bound(sorted.begin(), sorted.end(), x + tol);
+  const double below = static_cast<double>(lo - sorted.begin()), equal = static_cast<double>(hi - lo);
+  return (below + equal / 2) / static_cast<double>(sorted.size());
+}
 
 std::vector<std::string> Rewarder::model_dirs() const {
   std::vector<std::string> out;
@@ -104,7 +124,13 @@ std::vector<RewardResult> Rewarder::score(const std::vector<RewardItem>& items) 
     for (size_t i = 0; i < n; ++i)
       if (at.emplace(items[i].question, todo.size()).second) todo.push_back(items[i].question);
     auto s = impl_->irm->score_instructions(todo);
-    for (size_t i = 0; i < n; ++i) out[i].r_i = sigmoid(s[at[items[i].question]].score);
+    const bool rank = o.irm_scale == IrmScale::rank;
+    RLEIF_CHECK(!rank || !impl_->irm_reference.empty(),
+                "reward.irm_scale=rank: the reference prompts were not scored (Rewarder::set_irm_reference)");
+    for (size_t i = 0; i < n; ++i) {
+      const double logit = s[at[items[i].question]].score;
+      out[i].r_i = rank ? midrank(impl_->irm_reference, logit) : sigmoid(logit);
+    }
   }
   switch (o.kind) {
     case RewardKind::rleif:

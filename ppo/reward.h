@@ -50,6 +50,10 @@ class Rewarder {
            RemoteRewardFn remote = {});
   ~Rewarder();
   std::vector<RewardResult> score(const std::vector<RewardItem>& items);
+  // reward.irm_scale=rank: scores the reference instructions (the training prompts' questions) with
+  // the IRM once; r_I is then a logit's rank among theirs. Required before score() in that mode.
+  // Returns the reference logits, ascending. A no-op (empty) without an IRM or with sigmoid.
+  std::vector<double> set_irm_reference(const std::vector<std::string>& instructions);
   // Tokenizer files of the loaded reward models (to compare with the policy's).
   std::vector<std::string> model_dirs() const;
 
@@ -57,6 +61,11 @@ class Rewarder {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The rank of x among `sorted` (ascending): (count below + count equal / 2) / size, in [0, 1].
+// Values within 1e-6 relative of x count as equal: a score computed in another batch differs in
+// its last bits, and an instruction of the reference set should land on its own midrank.
+double midrank(const std::vector<double>& sorted, double x);
 
 // Character offsets in `text` where each PRM step ends (rm::split_steps' steps, found in order).
 std::vector<int64_t> step_end_offsets(const std::string& text);

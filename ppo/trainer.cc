@@ -603,6 +603,15 @@ PpoResult Loop::run() {
   // A rank's reward models share its device (cuda:LOCAL_RANK under torchrun).
   rewarder_ = std::make_unique<Rewarder>(cfg_.reward, tmpl_, tr.device == "auto" || dp.distributed() ? device_.str() : tr.device,
                                          remote_);
+  if (cfg_.reward.kind == RewardKind::rleif && cfg_.reward.irm_scale == IrmScale::rank) {
+    // Evenly spaced over the prompts file, the same on every start (a resumed run ranks alike).
+    const size_t np = prompts_.size(), nr = std::min<size_t>(np, static_cast<size_t>(cfg_.reward.irm_reference_prompts));
+    std::vector<std::string> ref;
+    for (size_t j = 0; j < nr; ++j) ref.push_back(prompts_[j * np / nr].question);
+    const auto logits = rewarder_->set_irm_reference(ref);
+    log_info("r_I by rank among ", nr, " training prompts' IRM logits (", logits.front(), " to ", logits.back(),
+             ", median ", logits[logits.size() / 2], ")");
+  }
   const std::string own_tok = file_or_empty(tok_path_);
   for (const auto& d : rewarder_->model_dirs())
     if (file_or_empty((fsys::path(d) / "tokenizer.json").string()) != own_tok)

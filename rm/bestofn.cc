@@ -61,6 +61,17 @@ struct Prepared {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// The standard error of the mean of xs: their sample std / sqrt(count); 0 for fewer than 2.
+double standard_error(const std::vector<double>& xs) {
+  const size_t n = xs.size();
+  if (n < 2) return 0.0;
+  double mean = 0, sq = 0;
+  for (double x : xs) mean += x;
+  mean /= static_cast<double>(n);
+  for (double x : xs) sq += (x - mean) * (x - mean);
+  return std::sqrt(sq / static_cast<double>(n - 1) / static_cast<double>(n));
+}
+
 bool is_prm(const BonScorer& s) {
   for (const auto& p : s.scores)
     for (const auto& x : p)
@@ -79,6 +90,16 @@ void BestOfNOptions::validate() const {
                 "' is not one of min, prod, last, mean");
   RLEIF_CHECK(sequence_weight == "sigmoid" || sequence_weight == "raw", "bestofn: sequence_weight '",
               sequence_weight, "' is not one of sigmoid, raw");
+  for (const auto& c : compare) {
+    const size_t at = c.find('>');
+    RLEIF_CHECK(at != std::string::npos && at > 0 && at + 1 < c.size() && c.find('>', at + 1) == std::string::npos,
+                "bestofn: compare entry '", c, "' is not \"A>B\" with two method names (best_of/prm_min>best_of/orm)");
+    for (const std::string& name : {c.substr(0, at), c.substr(at + 1)})
+      RLEIF_CHECK(name == "pass@k" || name == "majority" || name.rfind("best_of/", 0) == 0 ||
+                      name.rfind("weighted/", 0) == 0,
+                  "bestofn: compare entry '", c, "' names '", name,
+                  "', not a method: pass@k, majority, best_of/<label> or weighted/<label>");
+  }
 }
 
 double aggregate_step_scores(const std::vector<double>& steps, const std::string& how) {
@@ -130,12 +151,17 @@ nlohmann::ordered_json BestOfNResult::to_json() const {
   j["n"] = n;
   j["k"] = k;
   nlohmann::ordered_json ms = nlohmann::ordered_json::object();
-  for (const auto& m : methods) ms[m.name] = {{"mean", m.mean}, {"std", m.stddev}};
+  for (const auto& m : methods) ms[m.name] = {{"mean", m.mean}, {"std", m.stddev}, {"sem", m.sem}};
   j["methods"] = ms;
   j["problems"] = problems;
   j["subsamples"] = subsamples;
   j["seed"] = seed;
   j["spread"] = spread;
+  j["sem"] = sem_is;
+  nlohmann::ordered_json pd = nlohmann::ordered_json::array();
+  for (const auto& x : paired)
+    pd.push_back({{"a", x.a}, {"b", x.b}, {"diff", x.diff}, {"se", x.se}, {"wins", x.wins}, {"losses", x.losses}});
+  j["paired"] = pd;
   nlohmann::ordered_json d = nlohmann::ordered_json::object(), pairs = nlohmann::ordered_json::object();
   for (const auto& x : discrimination) {
     d[x.label] = std::isfinite(x.within_problem_auc) ? nlohmann::ordered_json(x.within_problem_auc) : nullptr;
@@ -244,6 +270,8 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
   const size_t L = labels.size(), K = res.k.size(), S = static_cast<size_t>(opts.subsamples);
   const size_t M = 2 + 2 * L;  // pass@k, majority, then best_of and weighted per label
   std::vector<std::vector<std::vector<double>>> acc(M, std::vector<std::vector<double>>(K, std::vector<double>(S, 0.0)));
+  // per[m][ki][p]: problem p's accuracy under method m at k = res.k[ki] (mean over its subsets).
+  std::vector<std::vector<std::vector<double>>> per(M, std::vector<std::vector<double>>(K, std::vector<double>(in.problems.size(), 0.0)));
   std::vector<double> exact_pass(K, 0.0);
   std::vector<size_t> perm;
   std::vector<double> votes;
@@ -257,7 +285,9 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
     votes.assign(q.group_correct.size(), 0.0);
     for (size_t ki = 0; ki < K; ++ki) {
       const size_t k = static_cast<size_t>(res.k[ki]);
-      exact_pass[ki] += pass_at_k(static_cast<int64_t>(np), c, res.k[ki]);
+      const double pk = pass_at_k(static_cast<int64_t>(np), c, res.k[ki]);
+      exact_pass[ki] += pk;
+      per[0][ki][p] = pk;
       std::mt19937_64 g = make_rng(opts.seed, in.problems[p].id, res.k[ki]);
       perm.resize(np);
       for (size_t i = 0; i < np; ++i) perm[i] = i;
@@ -282,14 +312,19 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
           for (int64_t a : touched) votes[a] = 0.0;
           return right;
         };
-        acc[1][ki][r] += vote(nullptr);
+        auto count = [&](size_t m, double right) {
+          acc[m][ki][r] += right;
+          per[m][ki][p] += right;
+        };
+        count(1, vote(nullptr));
         for (size_t l = 0; l < L; ++l) {
           const auto& pick = q.pick[l];
           const size_t best = argmax_random(k, [&](size_t j) { return pick[perm[j]]; }, g);
-          acc[2 + 2 * l][ki][r] += q.correct[perm[best]];
-          acc[3 + 2 * l][ki][r] += vote(&q.weight[l]);
+          count(2 + 2 * l, q.correct[perm[best]]);
+          count(3 + 2 * l, vote(&q.weight[l]));
         }
       }
+      for (size_t m = 1; m < M; ++m) per[m][ki][p] /= static_cast<double>(S);
     }
   }
 
@@ -315,7 +350,7 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
   std::vector<std::string> names{"pass@k", "majority"};
   for (const auto& l : labels) names.push_back("best_of/" + l), names.push_back("weighted/" + l);
   for (size_t m = 0; m < M; ++m) {
-    BonMethod bm{names[m], {}, {}};
+    BonMethod bm{names[m], {}, {}, {}};
     for (size_t ki = 0; ki < K; ++ki) {
       // On counts of problems (whole numbers, so equal repeats give exactly 0), then divided by P.
       double sum = 0, sq = 0;
@@ -324,25 +359,46 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
       for (double a : acc[m][ki]) sq += (a - mean) * (a - mean);
       bm.mean.push_back(m == 0 ? exact_pass[ki] / P : mean / P);  // pass@k: the exact unbiased estimate
       bm.stddev.push_back(S > 1 ? std::sqrt(sq / static_cast<double>(S - 1)) / P : 0.0);
+      bm.sem.push_back(standard_error(per[m][ki]));
     }
     res.methods.push_back(std::move(bm));
   }
-  return res;
-}
 
-std::optional<std::string> record_truth(const json& rec, const SourceLoc& loc) {
-  for (const char* key : {"truth", "answer"}) {
-    if (!rec.contains(key) || rec[key].is_null()) continue;
-    const json& a = rec[key];
-    if (a.is_number_integer()) return std::to_string(a.get<int64_t>());
-    if (a.is_number()) return a.dump();
-    RLEIF_CHECK(a.is_string(), loc.str(), ": field '", key, "' must be a number or a string, got ", a.dump().substr(0, 80));
-    auto extracted = extract_answer(a.get<std::string>());
-    std::string t = extracted ? *extracted : trim(a.get<std::string>());
-    RLEIF_CHECK(!t.empty(), loc.str(), ": field '", key, "' is empty; give the reference final answer");
-    return t;
+  // Paired differences, problem by problem.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& c : opts.compare) pairs.emplace_back(c.substr(0, c.find('>')), c.substr(c.find('>') + 1));
+  if (opts.compare.empty()) {
+    for (const auto& l : labels) pairs.emplace_back("best_of/" + l, "majority");
+    for (const auto& l : labels) pairs.emplace_back("weighted/" + l, "best_of/" + l);
+    for (size_t i = 0; i < L; ++i)
+      for (size_t j = i + 1; j < L; ++j) pairs.emplace_back("best_of/" + labels[i], "best_of/" + labels[j]);
   }
-  return std::nullopt;
+  auto index_of = [&](const std::string& name) {
+    for (size_t m = 0; m < M; ++m)
+      if (names[m] == name) return m;
+    RLEIF_FAIL("bestofn: compare names the method '", name, "', which this run does not have; it has ",
+               join(names, ", "));
+  };
+  for (const auto& [a, b] : pairs) {
+    const size_t ia = index_of(a), ib = index_of(b);
+    BonPaired bp{a, b, {}, {}, {}, {}};
+    std::vector<double> d(in.problems.size());
+    for (size_t ki = 0; ki < K; ++ki) {
+      int64_t wins = 0, losses = 0;
+      double sum = 0;
+      for (size_t p = 0; p < d.size(); ++p) {
+        d[p] = per[ia][ki][p] - per[ib][ki][p];
+        sum += d[p];
+        wins += d[p] > 0, losses += d[p] < 0;
+      }
+      bp.diff.push_back(sum / P);
+      bp.se.push_back(standard_error(d));
+      bp.wins.push_back(wins);
+      bp.losses.push_back(losses);
+    }
+    res.paired.push_back(std::move(bp));
+  }
+  return res;
 }
 
 }  // namespace rleif::rm

@@ -55,6 +55,11 @@ struct BestOfNOptions {
   // a sigmoid (P(correct) for a BCE-trained ORM). raw = use them as they are. PRM aggregates are
   // probabilities already and are used as they are.
   std::string sequence_weight = "sigmoid";
+  // Paired differences to report, each "A>B" with A and B method names (best_of/prm_min>best_of/orm):
+  // the mean over problems of A's accuracy minus B's, with its standard error over problems. Empty =
+  // every best_of/<label> against majority, weighted/<label> against best_of/<label>, and each pair
+  // of best_of methods.
+  std::vector<std::string> compare;
 
   template <class V>
   void visit(V& v) {
@@ -64,6 +69,9 @@ struct BestOfNOptions {
     v.field("aggregations", aggregations, "PRM step-score aggregations, one method each: min | prod | last | mean");
     v.field("sequence_weight", sequence_weight,
             "weights of sequence (ORM/IRM/pairwise) scores in weighted voting: sigmoid | raw");
+    v.field("compare", compare,
+            "paired differences \"A>B\" of method names, with their standard error over problems; [] = the "
+            "default set");
   }
   void validate() const;
 };
@@ -80,6 +88,15 @@ struct BonMethod {
   std::string name;          // pass@k | majority | best_of/<scorer> | weighted/<scorer>
   std::vector<double> mean;    // [K] accuracy, mean over problems (and subsets)
   std::vector<double> stddev;  // [K] spread: see BestOfNResult::spread
+  std::vector<double> sem;     // [K] standard error over problems: see BestOfNResult::sem_is
+};
+
+// A minus B, problem by problem: the paired comparison of two methods on the same samples.
+struct BonPaired {
+  std::string a, b;
+  std::vector<double> diff;  // [K] mean over problems of accuracy(A) - accuracy(B)
+  std::vector<double> se;    // [K] its standard error: std over problems of the differences / sqrt(P)
+  std::vector<int64_t> wins, losses;  // [K] problems where A's accuracy is above / below B's
 };
 
 struct BestOfNResult {
@@ -93,6 +110,12 @@ struct BestOfNResult {
   // of one repeat (repeat r uses subset r of every problem). It measures the luck of which k samples
   // are drawn, not the sampling error of the problem set.
   static constexpr const char* spread = "std over subsample repeats of the benchmark mean";
+  // What `sem` is: each problem's accuracy (mean over its subsets; pass@k exact) varies from problem
+  // to problem; sem = their standard deviation / sqrt(problems), the standard error of the benchmark
+  // mean were the problems drawn again. Two methods on the same samples are better compared by
+  // `paired`, whose standard error leaves out what they share.
+  static constexpr const char* sem_is = "std over problems of the per-problem accuracy / sqrt(problems)";
+  std::vector<BonPaired> paired;
   // How well each scorer label (scorer_labels order) tells a problem's right samples from its wrong
   // ones: over every (right, wrong) pair of samples of the same problem, pooled over problems, the
   // share the scorer orders right first (ties count 1/2). 0.5 is chance; best-of-k can only beat
@@ -105,20 +128,15 @@ struct BestOfNResult {
   };
   std::vector<Discrimination> discrimination;
   int64_t mixed_problems = 0;  // problems with both right and wrong samples
-  // {"n", "k", "methods": {name: {"mean", "std"}}, "problems", "subsamples", "seed", "spread",
-  // "within_problem_auc": {label: value or null}, "within_problem_pairs": {label: n}, "mixed_problems"},
-  // methods in the order above.
+  // {"n", "k", "methods": {name: {"mean", "std", "sem"}}, "problems", "subsamples", "seed", "spread",
+  // "sem", "paired": [{"a", "b", "diff", "se", "wins", "losses"}], "within_problem_auc": {label: value
+  // or null}, "within_problem_pairs": {label: n}, "mixed_problems"}, methods in the order above.
   nlohmann::ordered_json to_json() const;
   const BonMethod* find(const std::string& name) const;
 };
 
 // Scorer labels of the methods: a sequence scorer's name, or "<name>_<aggregation>" for a PRM.
 std::vector<std::string> scorer_labels(const BestOfNInputs& in, const BestOfNOptions& opts);
-
-// A samples record's own reference answer ("truth", else "answer"), read as load_eval_problems reads
-// "answer": a number, or text whose final answer is extracted (GSM8K's "... #### 18"), else the text
-// itself; nullopt when neither key is there. Errors name `loc`. (rleif bestofn and rm label-mc.)
-std::optional<std::string> record_truth(const json& rec, const SourceLoc& loc);
 
 // Computes every method. Errors (rleif::Error) name the problem id: a scorer whose scores do not
 // line up with the samples, samples with the same answer but different correctness, ks above n.

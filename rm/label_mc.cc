@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "core/truth.h"
 #include "model/dtype.h"
 #include "train/evaluate.h"
 #include "train/sft_data.h"

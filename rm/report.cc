@@ -230,7 +230,32 @@ std::string bestofn_report_html(const BestOfNResult& r, const std::string& title
       b << "<td>" << num(100 * m.mean[i], 1) << " &#177; " << num(100 * m.stddev[i], 1) << "</td>";
     b << "</tr>\n";
   }
-  b << "</table>\n<p>Accuracy in percent (mean &#177; std).</p>\n";
+  b << "</table>\n<p>Accuracy in percent (mean &#177; std).";
+  if (!r.methods.empty() && !r.methods[0].sem.empty()) {  // bestofn.json files before 2026-12-07 have none
+    b << " Standard error over the " << r.problems << " problems (" << html_escape(BestOfNResult::sem_is)
+      << ") at k = " << r.k.back() << ": ";
+    for (size_t i = 0; i < r.methods.size(); ++i)
+      b << (i ? ", " : "") << html_escape(r.methods[i].name) << " "
+        << (r.methods[i].sem.empty() ? std::string("-") : num(100 * r.methods[i].sem.back(), 1));
+    b << ".";
+  }
+  b << "</p>\n";
+  if (!r.paired.empty()) {
+    b << "<h2>Paired differences</h2>\n<p>A minus B on the same samples, problem by problem, in points: the "
+         "mean difference &#177; its standard error over problems, and the problems where A does better / worse "
+         "(an estimate two standard errors from 0 is unlikely to be luck of the problem set).</p>\n"
+         "<table>\n<tr><th>A - B</th>";
+    for (int64_t k : r.k) b << "<th>k=" << k << "</th>";
+    b << "</tr>\n";
+    for (const auto& d : r.paired) {
+      b << "<tr><td>" << html_escape(d.a + " - " + d.b) << "</td>";
+      for (size_t i = 0; i < d.diff.size(); ++i)
+        b << "<td>" << (d.diff[i] >= 0 ? "+" : "") << num(100 * d.diff[i], 1) << " &#177; " << num(100 * d.se[i], 1)
+          << " (" << d.wins[i] << "/" << d.losses[i] << ")</td>";
+      b << "</tr>\n";
+    }
+    b << "</table>\n";
+  }
   if (!r.discrimination.empty()) {
     b << "<h2>Within-problem discrimination</h2>\n<p>For every pair of a right and a wrong sample of the same "
          "problem (" << r.mixed_problems << " problems have both), the share the scorer ranks the right one "

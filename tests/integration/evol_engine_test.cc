@@ -27,8 +27,9 @@
 namespace rleif::evol {
 namespace {
 
-// Solutions to label: each synthetic problem once right and once with a wrong step.
-std::string write_solutions(const std::string& dir, int n) {
+// Solutions of synthetic problems, a right one (sample 0) and a corrupted one (sample 1) each; with
+// `answers`, each record carries its reference answer, as `rleif generate` output does.
+std::string write_solutions(const std::string& dir, int n, bool answers = false) {
   std::string text;
   auto ps = generate_problems(n, 77, 1, 4);
   for (size_t i = 0; i < ps.size(); ++i) {
@@ -36,6 +37,7 @@ std::string write_solutions(const std::string& dir, int n) {
              {"prompt", "Below is an instruction that describes a task. Write a response that appropriately completes "
                         "the request.\n\n### Instruction:\n" + ps[i].question + "\n\n### Response:"},
              {"samples", {{{"text", ps[i].solution}}, {{"text", corrupt_solution(ps[i], 0, i)}}}}};
+    if (answers) rec["answer"] = ps[i].answer;
     text += rec.dump() + "\n";
   }
   std::string path = dir + "/solutions.jsonl";
@@ -146,6 +148,7 @@ TEST_F(EvolEngine, SyntheticRunProducesAuditableRecords) {
     EXPECT_EQ(labels[0], corrupted ? 0 : 1) << prm[i].dump();
     EXPECT_EQ(labels.back(), corrupted ? 0 : 1) << prm[i].dump();
     EXPECT_EQ(prm[i]["prompt"].get<std::string>().find("### Instruction"), std::string::npos);
+    EXPECT_FALSE(prm[i].contains("outcome")) << "no reference answers, no outcome labels";
   }
   json summary = json::parse(read_file(dir + "/out/summary.json"));
   EXPECT_EQ(summary["evolve"]["kept"], kept);
@@ -156,17 +159,18 @@ TEST_F(EvolEngine, SyntheticRunProducesAuditableRecords) {
 // stating a number copied from the question), the solution cut after k work steps with the last
 // result as its answer, and the solution with one work step left out. An answer no correct step
 // computed, and a step that uses a missing result, come back wrong; the steps before a cut keep
-// their labels.
+// their labels. With reference answers, every record also gets its outcome label (the final answer
+// alone, right or wrong), which calls an answer stated without its work right when it is.
 TEST_F(EvolEngine, PrmShortcutsAreJudgedByTheTeacher) {
   std::string dir = test::temp_dir("evol_shortcuts");
-  EvolConfig c = synth_config(dir + "/out", write_solutions(dir, 12));
+  EvolConfig c = synth_config(dir + "/out", write_solutions(dir, 12, /*answers=*/true));
   c.irm.enabled = false;
   c.prm.answer_only_rate = c.prm.copied_answer_rate = c.prm.truncate_rate = c.prm.drop_step_rate = 1;
   ASSERT_TRUE(run_evol(c, nullptr).complete);
   auto prm = read_jsonl(dir + "/out/prm_steps.jsonl");
   std::map<std::pair<std::string, int>, json> original;
   std::map<std::string, int> kinds;
-  int multi_step = 0, coincidences = 0;
+  int multi_step = 0, coincidences = 0, right_without_work = 0;
   for (const json& r : prm)
     if (!r.contains("shortcut")) original[{r["source_id"].get<std::string>(), r["sample"].get<int>()}] = r;
   ASSERT_EQ(original.size(), 24u);
@@ -185,6 +189,13 @@ TEST_F(EvolEngine, PrmShortcutsAreJudgedByTheTeacher) {
     const std::string kind = r["shortcut"];
     ++kinds[kind];
     const std::string stated = *extract_answer(steps.back());
+    // The reference solution (sample 0) states the truth.
+    const json& reference = original.at({r["source_id"].get<std::string>(), 0});
+    const std::string truth = *extract_answer(reference["steps"].back().get<std::string>());
+    EXPECT_EQ(reference["outcome"], 1);
+    EXPECT_EQ(o["outcome"], *extract_answer(full.back()) == truth ? 1 : 0);
+    EXPECT_EQ(r["outcome"], stated == truth ? 1 : 0) << "the answer alone decides";
+    right_without_work += kind == "answer_only" && r["outcome"] == 1;
     if (kind == "answer_only" || kind == "copied_answer") {
       // An answer without its work is never a correct process, right or not.
       EXPECT_EQ(labels, std::vector<int>{0});
@@ -224,6 +235,7 @@ TEST_F(EvolEngine, PrmShortcutsAreJudgedByTheTeacher) {
   EXPECT_EQ(kinds["truncated"], multi_step);
   EXPECT_EQ(kinds["drop_step"], multi_step);
   EXPECT_LT(coincidences, multi_step / 4);
+  EXPECT_EQ(right_without_work, 12) << "every reference answer stated alone: outcome 1, step label 0";
 }
 
 // A shortcut's draw depends on (seed, source id, sample) only: raising one rate keeps the others'

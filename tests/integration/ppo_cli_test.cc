@@ -299,6 +299,14 @@ TEST_F(PpoCli, EveryRewardKindRuns) {
       EXPECT_LE(m[k].get<double>(), 1.0) << k;
       EXPECT_GT(m[k].get<double>(), 0.0) << k << " exactly 0: the reward model did not score";
     }
+  // r_I by rank among the 8 training prompts themselves: the 2 iterations are one epoch over them, so
+  // the mean r_I is the mean midrank of 8 distinct logits, (0.5 + 1.5 + ... + 7.5) / 8 / 8 = 1/2.
+  auto ranked = run_ok(ppo(*root_ + "/reward_rleif_rank", {"reward.irm_scale=rank", "reward.irm_reference_prompts=100"}));
+  ASSERT_EQ(ranked.size(), 2u);
+  EXPECT_NEAR((ranked[0]["r_I"].get<double>() + ranked[1]["r_I"].get<double>()) / 2, 0.5, 1e-12)
+      << ranked[0].dump() << "\n" << ranked[1].dump();
+  EXPECT_NE(ranked[0]["r_I"], rleif[0]["r_I"]) << "rank, not sigmoid";
+  EXPECT_EQ(ranked[0]["r_A"], rleif[0]["r_A"]) << "r_A does not depend on r_I's scale";
   auto step = run_ok(ppo(*root_ + "/reward_per_step", {"reward.kind=prm", "reward.per_step=true", "algo.advantage=gae"}));
   ASSERT_EQ(step.size(), 2u);
   for (auto& m : step)

@@ -413,6 +413,23 @@ TEST(PpoReward, MissingEosAndMissingAnswerArePenalised) {
   EXPECT_THROW(o.validate(), Error);
 }
 
+TEST(PpoReward, MidrankAmongReferenceLogits) {
+  const std::vector<double> ref{-2.0, -1.0, 0.5, 0.5, 3.0};
+  EXPECT_DOUBLE_EQ(midrank(ref, -5.0), 0.0);
+  EXPECT_DOUBLE_EQ(midrank(ref, 9.0), 1.0);
+  EXPECT_DOUBLE_EQ(midrank(ref, -2.0), 0.5 / 5);       // its own entry counts half
+  EXPECT_DOUBLE_EQ(midrank(ref, 0.0), 2.0 / 5);        // above two
+  EXPECT_DOUBLE_EQ(midrank(ref, 0.5), (2 + 1.0) / 5);  // a tie of two counts 1
+  EXPECT_DOUBLE_EQ(midrank(ref, 0.5 + 1e-9), (2 + 1.0) / 5) << "last-bit differences are ties";
+  EXPECT_DOUBLE_EQ(midrank(ref, 0.5 + 1e-3), 4.0 / 5);
+  EXPECT_THROW(midrank({}, 1.0), Error);
+  RewardOptions o;
+  o.kind = RewardKind::rleif;
+  o.irm = o.prm = "x";
+  o.irm_reference_prompts = 0;
+  EXPECT_THROW(o.validate(), Error);
+}
+
 TEST(PpoReward, StepEndsMapToTheTokensThatFinishThem) {
   const std::string text = "a = 1 + 2 = 3.\n\nb = 3 * 2 = 6.\nThe answer is: 6";
   auto ends = step_end_offsets(text);

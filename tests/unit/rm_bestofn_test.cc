@@ -241,6 +241,62 @@ TEST(RmBestOfN, InputErrorsNameTheProblem) {
   EXPECT_THROW(run_bestofn(BestOfNInputs{}, {}), Error);
 }
 
+TEST(RmBestOfN, PairedDifferencesAndStandardErrorsOverProblems) {
+  // At k = n = 3 every method is deterministic here (the ORM's tie in r is between two right samples).
+  // Per problem, best-of-3 by the ORM: [0, 1, 1]; majority: [1, 0, 1]; pass@3: [1, 1, 1].
+  BestOfNInputs in{{problem("p", {{"1", true}, {"1", true}, {"2", false}}),
+                    problem("q", {{"3", false}, {"3", false}, {"4", true}}),
+                    problem("r", {{"5", true}, {"5", true}, {"6", false}})},
+                   {sequence_scorer("orm", {{0.0, 0.0, 1.0}, {0.0, 0.0, 1.0}, {1.0, 1.0, 0.0}})}};
+  BestOfNOptions o;
+  o.subsamples = 10;
+  o.ks = {3};
+  BestOfNResult r = run_bestofn(in, o);
+  // sem = sample std over problems / sqrt(3): [0, 1, 1] has std sqrt(1/3), so sem 1/3.
+  EXPECT_NEAR(r.find("best_of/orm")->sem[0], 1.0 / 3, 1e-12);
+  EXPECT_NEAR(r.find("majority")->sem[0], 1.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(r.find("pass@k")->sem[0], 0.0);
+  // Default pairs with one label: best_of vs majority, weighted vs best_of.
+  ASSERT_EQ(r.paired.size(), 2u);
+  EXPECT_EQ(r.paired[0].a, "best_of/orm");
+  EXPECT_EQ(r.paired[0].b, "majority");
+  EXPECT_EQ(r.paired[1].a, "weighted/orm");
+  EXPECT_EQ(r.paired[1].b, "best_of/orm");
+  // Differences [-1, 1, 0]: mean 0, sample std 1, se 1/sqrt(3); one win, one loss. Unpaired, the two
+  // sems would add up to more; paired, what the methods share (problem r) drops out.
+  EXPECT_NEAR(r.paired[0].diff[0], 0.0, 1e-12);
+  EXPECT_NEAR(r.paired[0].se[0], 1.0 / std::sqrt(3.0), 1e-12);
+  EXPECT_EQ(r.paired[0].wins[0], 1);
+  EXPECT_EQ(r.paired[0].losses[0], 1);
+  // weighted/orm at 3: p votes 1 (sigmoid 0 + 0 = 1.0 vs sigmoid 1 = 0.73): right; q: 3 wrong; r: right.
+  EXPECT_NEAR(r.paired[1].diff[0], (1 - 0 + 0 - 1 + 1 - 1) / 3.0, 1e-12);
+  EXPECT_EQ(r.paired[1].wins[0], 1);
+  EXPECT_EQ(r.paired[1].losses[0], 1);
+  // An explicit list replaces the default set.
+  o.compare = {"pass@k>best_of/orm"};
+  r = run_bestofn(in, o);
+  ASSERT_EQ(r.paired.size(), 1u);
+  EXPECT_NEAR(r.paired[0].diff[0], 1.0 / 3, 1e-12);
+  EXPECT_EQ(r.paired[0].wins[0], 1);
+  EXPECT_EQ(r.paired[0].losses[0], 0);
+  const auto j = r.to_json();
+  EXPECT_EQ(j["paired"][0]["a"], "pass@k");
+  EXPECT_EQ(j["methods"]["majority"]["sem"].size(), 1u);
+  // Bad entries: not "A>B", not a method kind, a method this run does not have.
+  for (const char* bad : {"majority", ">majority", "majority>", "a>b>c", "foo>majority"}) {
+    o.compare = {bad};
+    EXPECT_THROW(o.validate(), Error) << bad;
+  }
+  o.compare = {"best_of/prm_min>majority"};
+  try {
+    run_bestofn(in, o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'best_of/prm_min'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("best_of/orm"), std::string::npos) << "lists what there is: " << e.what();
+  }
+}
+
 TEST(RmBestOfN, AggregateStepScores) {
   EXPECT_DOUBLE_EQ(aggregate_step_scores({0.5, 0.2, 0.8}, "min"), 0.2);
   EXPECT_DOUBLE_EQ(aggregate_step_scores({0.5, 0.2, 0.8}, "prod"), 0.08);
@@ -314,6 +370,8 @@ TEST(RmReport, BestOfNHtmlHasAChartPerLabelEveryMethodAndParses) {
   EXPECT_NE(html.find("GSM8K &amp; friends"), std::string::npos);
   EXPECT_NE(html.find("<table>"), std::string::npos);
   EXPECT_NE(html.find("Within-problem discrimination"), std::string::npos);
+  EXPECT_NE(html.find("Paired differences"), std::string::npos);
+  for (const auto& d : r.paired) EXPECT_NE(html.find("<td>" + d.a + " - " + d.b + "</td>"), std::string::npos) << d.a;
   for (const auto& d : r.discrimination) EXPECT_NE(html.find("<td>" + d.label + "</td>"), std::string::npos) << d.label;
   EXPECT_EQ(unbalanced(html), "");
   // One label: the overview chart only.
