@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <utility>
 
 #include "core/error.h"
 
@@ -61,15 +62,19 @@ struct Prepared {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// The standard error of the mean of xs: their sample std / sqrt(count); 0 for fewer than 2.
-double standard_error(const std::vector<double>& xs) {
+// The mean of xs and their sample standard deviation (0 for fewer than 2).
+std::pair<double, double> mean_and_std(const std::vector<double>& xs) {
   const size_t n = xs.size();
-  if (n < 2) return 0.0;
-  double mean = 0, sq = 0;
-  for (double x : xs) mean += x;
-  mean /= static_cast<double>(n);
+  double sum = 0, sq = 0;
+  for (double x : xs) sum += x;
+  const double mean = n ? sum / static_cast<double>(n) : 0.0;
   for (double x : xs) sq += (x - mean) * (x - mean);
-  return std::sqrt(sq / static_cast<double>(n - 1) / static_cast<double>(n));
+  return {mean, n > 1 ? std::sqrt(sq / static_cast<double>(n - 1)) : 0.0};
+}
+
+// The standard error of the mean of xs: their sample std / sqrt(count).
+double standard_error(const std::vector<double>& xs) {
+  return xs.empty() ? 0.0 : mean_and_std(xs).second / std::sqrt(static_cast<double>(xs.size()));
 }
 
 bool is_prm(const BonScorer& s) {
@@ -353,12 +358,9 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
     BonMethod bm{names[m], {}, {}, {}};
     for (size_t ki = 0; ki < K; ++ki) {
       // On counts of problems (whole numbers, so equal repeats give exactly 0), then divided by P.
-      double sum = 0, sq = 0;
-      for (double a : acc[m][ki]) sum += a;
-      const double mean = sum / static_cast<double>(S);
-      for (double a : acc[m][ki]) sq += (a - mean) * (a - mean);
+      const auto [mean, sd] = mean_and_std(acc[m][ki]);
       bm.mean.push_back(m == 0 ? exact_pass[ki] / P : mean / P);  // pass@k: the exact unbiased estimate
-      bm.stddev.push_back(S > 1 ? std::sqrt(sq / static_cast<double>(S - 1)) / P : 0.0);
+      bm.stddev.push_back(sd / P);
       bm.sem.push_back(standard_error(per[m][ki]));
     }
     res.methods.push_back(std::move(bm));
@@ -385,13 +387,11 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
     std::vector<double> d(in.problems.size());
     for (size_t ki = 0; ki < K; ++ki) {
       int64_t wins = 0, losses = 0;
-      double sum = 0;
       for (size_t p = 0; p < d.size(); ++p) {
         d[p] = per[ia][ki][p] - per[ib][ki][p];
-        sum += d[p];
         wins += d[p] > 0, losses += d[p] < 0;
       }
-      bp.diff.push_back(sum / P);
+      bp.diff.push_back(mean_and_std(d).first);
       bp.se.push_back(standard_error(d));
       bp.wins.push_back(wins);
       bp.losses.push_back(losses);
