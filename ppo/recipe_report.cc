@@ -305,60 +305,10 @@ void difficulty_section(const RecipeReportInputs& in, std::ostringstream& b) {
     << "</figure>\n";
 }
 
-// bestofn.json back into the result rm::bestofn_report_html draws.
-rm::BestOfNResult read_bestofn(const std::string& path) {
-  RLEIF_CHECK(path_exists(path), path, ": no such file; give rleif bestofn's OUT/bestofn.json");
-  const std::string text = read_file(path);
-  nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + std::min(e.byte, text.size()), '\n'));
-    RLEIF_FAIL(path, ":", line, ": not valid JSON (", e.what(), "); give rleif bestofn's bestofn.json");
-  }
-  rm::BestOfNResult r;
-  try {
-    r.n = j.at("n").get<int64_t>();
-    r.k = j.at("k").get<std::vector<int64_t>>();
-    r.problems = j.at("problems").get<int64_t>();
-    r.subsamples = j.at("subsamples").get<int64_t>();
-    r.seed = j.at("seed").get<int64_t>();
-    for (const auto& [name, m] : j.at("methods").items()) {
-      rm::BonMethod bm{name, m.at("mean").get<std::vector<double>>(), m.at("std").get<std::vector<double>>(),
-                       m.value("sem", std::vector<double>{})};  // "sem" and "paired": since 2026-12-07
-      RLEIF_CHECK(bm.mean.size() == r.k.size() && bm.stddev.size() == r.k.size(), path, ": method '", name, "' has ",
-                  bm.mean.size(), " means and ", bm.stddev.size(), " stds for ", r.k.size(), " values of k");
-      RLEIF_CHECK(bm.sem.empty() || bm.sem.size() == r.k.size(), path, ": method '", name, "' has ", bm.sem.size(),
-                  " sems for ", r.k.size(), " values of k");
-      r.methods.push_back(std::move(bm));
-    }
-    if (j.contains("paired"))
-      for (const auto& d : j.at("paired"))
-        r.paired.push_back({d.at("a").get<std::string>(), d.at("b").get<std::string>(),
-                            d.at("diff").get<std::vector<double>>(), d.at("se").get<std::vector<double>>(),
-                            d.at("wins").get<std::vector<int64_t>>(), d.at("losses").get<std::vector<int64_t>>()});
-    for (const auto& d : r.paired)
-      RLEIF_CHECK(d.diff.size() == r.k.size() && d.se.size() == r.k.size() && d.wins.size() == r.k.size() &&
-                      d.losses.size() == r.k.size(),
-                  path, ": paired entry '", d.a, ">", d.b, "' needs diff, se, wins and losses for each of the ",
-                  r.k.size(), " values of k");
-    // Within-problem discrimination (written since 2026-12-06; older files have none).
-    if (j.contains("within_problem_auc")) {
-      const auto& pairs = j.value("within_problem_pairs", nlohmann::ordered_json::object());
-      for (const auto& [label, v] : j.at("within_problem_auc").items())
-        r.discrimination.push_back({label, v.is_null() ? NAN : v.get<double>(), pairs.value(label, int64_t{0})});
-      r.mixed_problems = j.value("mixed_problems", int64_t{0});
-    }
-  } catch (const nlohmann::json::exception& e) {
-    RLEIF_FAIL(path, ": not a bestofn.json (", e.what(),
-               "); expected {\"n\", \"k\", \"methods\": {name: {\"mean\", \"std\"}}, \"problems\", \"subsamples\", \"seed\"}");
-  }
-  return r;
-}
-
 void bestofn_section(const std::string& path, std::ostringstream& b) {
   // rm's own page, its body inlined: the same charts and table as rleif bestofn's report.html.
-  const std::string page = rm::bestofn_report_html(read_bestofn(path), "Best-of-n on held-out problems (SFT policy)");
+  const std::string page =
+      rm::bestofn_report_html(rm::BestOfNResult::read(path), "Best-of-n on held-out problems (SFT policy)");
   const size_t from = page.find("<body>\n"), to = page.rfind("</body>");
   std::string body = page.substr(from + 7, to - from - 7);
   for (const char* tag : {"<h1>", "</h1>"}) {

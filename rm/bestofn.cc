@@ -151,33 +151,6 @@ const BonMethod* BestOfNResult::find(const std::string& name) const {
   return nullptr;
 }
 
-nlohmann::ordered_json BestOfNResult::to_json() const {
-  nlohmann::ordered_json j;
-  j["n"] = n;
-  j["k"] = k;
-  nlohmann::ordered_json ms = nlohmann::ordered_json::object();
-  for (const auto& m : methods) ms[m.name] = {{"mean", m.mean}, {"std", m.stddev}, {"sem", m.sem}};
-  j["methods"] = ms;
-  j["problems"] = problems;
-  j["subsamples"] = subsamples;
-  j["seed"] = seed;
-  j["spread"] = spread;
-  j["sem"] = sem_is;
-  nlohmann::ordered_json pd = nlohmann::ordered_json::array();
-  for (const auto& x : paired)
-    pd.push_back({{"a", x.a}, {"b", x.b}, {"diff", x.diff}, {"se", x.se}, {"wins", x.wins}, {"losses", x.losses}});
-  j["paired"] = pd;
-  nlohmann::ordered_json d = nlohmann::ordered_json::object(), pairs = nlohmann::ordered_json::object();
-  for (const auto& x : discrimination) {
-    d[x.label] = std::isfinite(x.within_problem_auc) ? nlohmann::ordered_json(x.within_problem_auc) : nullptr;
-    pairs[x.label] = x.pairs;
-  }
-  j["within_problem_auc"] = d;
-  j["within_problem_pairs"] = pairs;
-  j["mixed_problems"] = mixed_problems;
-  return j;
-}
-
 BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
   opts.validate();
   RLEIF_CHECK(!in.problems.empty(), "bestofn: no problems to evaluate");

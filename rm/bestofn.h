@@ -132,6 +132,11 @@ struct BestOfNResult {
   // "sem", "paired": [{"a", "b", "diff", "se", "wins", "losses"}], "within_problem_auc": {label: value
   // or null}, "within_problem_pairs": {label: n}, "mixed_problems"}, methods in the order above.
   nlohmann::ordered_json to_json() const;
+  // The inverse of to_json, also of files from before "sem"/"paired" (2026-12-07) and
+  // "within_problem_auc" (2026-12-06); errors name `where` (the file) and what is missing or wrong.
+  static BestOfNResult from_json(const nlohmann::ordered_json& j, const std::string& where);
+  // from_json of a bestofn.json file; a parse error names its line.
+  static BestOfNResult read(const std::string& path);
   const BonMethod* find(const std::string& name) const;
 };
 

@@ -297,6 +297,60 @@ TEST(RmBestOfN, PairedDifferencesAndStandardErrorsOverProblems) {
   }
 }
 
+TEST(RmBestOfN, JsonRoundTripAndOlderFiles) {
+  // Everything to_json writes comes back: methods with sem, paired differences, within-problem AUC
+  // (a NaN one as null), k and the run's settings.
+  BestOfNInputs in{{problem("p", {{"1", true}, {"1", true}, {"2", false}}),
+                    problem("q", {{"3", false}, {"3", false}, {"4", true}}), problem("r", {{"5", true}, {"5", true}})},
+                   {sequence_scorer("orm", {{0.0, 0.0, 1.0}, {0.0, 0.0, 1.0}, {1.0, 2.0}}),
+                    sequence_scorer("flat", {{1.0, 1.0, 1.0}, {1.0, 1.0, 1.0}, {1.0, 1.0}})}};
+  BestOfNOptions o;
+  o.subsamples = 7;
+  o.seed = 11;
+  const BestOfNResult r = run_bestofn(in, o);
+  ASSERT_FALSE(r.paired.empty());
+  const nlohmann::ordered_json j = r.to_json();
+  const BestOfNResult back = BestOfNResult::from_json(j, "x.json");
+  EXPECT_EQ(back.to_json().dump(), j.dump());
+  EXPECT_EQ(back.n, 2);
+  EXPECT_EQ(back.seed, 11);
+  ASSERT_EQ(back.discrimination.size(), 2u);
+  EXPECT_DOUBLE_EQ(back.discrimination[0].within_problem_auc, r.discrimination[0].within_problem_auc);
+  BestOfNInputs unmixed{{problem("b", {{"7", true}, {"7", true}})}, {sequence_scorer("orm", {{1.0, 2.0}})}};
+  const auto jn = run_bestofn(unmixed, o).to_json();
+  EXPECT_TRUE(std::isnan(BestOfNResult::from_json(jn, "x.json").discrimination[0].within_problem_auc));
+  // A file from before "sem", "paired" and "within_problem_auc" still reads.
+  nlohmann::ordered_json old = j;
+  for (const char* key : {"paired", "within_problem_auc", "within_problem_pairs", "mixed_problems"}) old.erase(key);
+  for (auto& [name, m] : old["methods"].items()) m.erase("sem");
+  const BestOfNResult o2 = BestOfNResult::from_json(old, "old.json");
+  EXPECT_TRUE(o2.paired.empty());
+  EXPECT_TRUE(o2.discrimination.empty());
+  EXPECT_TRUE(o2.methods[0].sem.empty());
+  EXPECT_EQ(o2.methods[0].mean, r.methods[0].mean);
+  // Missing or mis-sized fields name the file and what is wrong.
+  nlohmann::ordered_json bad = j;
+  bad.erase("k");
+  EXPECT_NE(test::error_of([&] { BestOfNResult::from_json(bad, "b.json"); }).find("b.json: not a bestofn.json"),
+            std::string::npos);
+  bad = j;
+  bad["methods"]["majority"]["std"] = std::vector<double>{0.0};
+  const std::string e = test::error_of([&] { BestOfNResult::from_json(bad, "b.json"); });
+  EXPECT_NE(e.find("b.json: method 'majority' has"), std::string::npos) << e;
+  bad = j;
+  bad["paired"][0]["se"] = std::vector<double>{};
+  EXPECT_NE(test::error_of([&] { BestOfNResult::from_json(bad, "b.json"); }).find("paired entry"), std::string::npos);
+  // From a file: a parse error names its line.
+  const std::string dir = test::temp_dir("rm_bestofn_json");
+  write_file_atomic(dir + "/bestofn.json", j.dump(2));
+  EXPECT_EQ(BestOfNResult::read(dir + "/bestofn.json").to_json().dump(), j.dump());
+  write_file_atomic(dir + "/broken.json", "{\n\"n\": 2,\n oops\n}");
+  EXPECT_NE(test::error_of([&] { BestOfNResult::read(dir + "/broken.json"); }).find("broken.json:3: not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { BestOfNResult::read(dir + "/none.json"); }).find("none.json: no such file"),
+            std::string::npos);
+}
+
 TEST(RmBestOfN, AggregateStepScores) {
   EXPECT_DOUBLE_EQ(aggregate_step_scores({0.5, 0.2, 0.8}, "min"), 0.2);
   EXPECT_DOUBLE_EQ(aggregate_step_scores({0.5, 0.2, 0.8}, "prod"), 0.08);
