@@ -7,17 +7,27 @@
                    AUC on each, plus the error rate of each operation
   policy-verifier  the SFT policy's own log-probability of the result digits as a verifier: AUC on
                    false equations, within-problem AUC and best-of-k on `rleif bestofn` samples
+  budget-split     a PRM and an ORM training file from the same solutions (the first --problems
+                   problems of prm_steps.jsonl after --skip): step labels vs outcome labels at one budget
+  trace-bestof     best-of-k by each scorer, graded by the answer and by answer and work (the
+                   teacher's step labels of the samples), exact over all k-subsets, with paired
+                   differences and their standard errors over problems
 
   .venv/bin/python scripts/rm_diagnose.py irm-pairs --evolved runs/demo/evol/evolved.jsonl \
       --lists runs/demo/evol/irm_lists.jsonl --scores irm_scores.jsonl   # rleif rm score of the lists
   .venv/bin/python scripts/rm_diagnose.py prm-errors --data prm_steps.jsonl --scores prm_scores.jsonl
   .venv/bin/python scripts/rm_diagnose.py policy-verifier --policy runs/demo/sft/model \
       --steps prm_steps.jsonl --samples runs/demo/rm/bestofn/samples.jsonl
+  .venv/bin/python scripts/rm_diagnose.py budget-split --data runs/demo/evol/prm_steps.jsonl \
+      --problems 1500 --prm prm_1500.jsonl --orm orm_1500.jsonl
+  .venv/bin/python scripts/rm_diagnose.py trace-bestof --samples samples.jsonl \
+      --steps labels.jsonl --scores prm=scores_prm.jsonl orm=scores_orm.jsonl --k 16 64
 """
 import argparse
 import bisect
 import itertools
 import json
+import math
 import random
 import re
 import sys
@@ -187,6 +197,62 @@ def policy_verifier(args):
               ", ".join(f"k={k} {100 * v / len(recs):.1f}" for k, v in acc.items()))
 
 
+def budget_split(args):
+    rows = read_jsonl(args.data)
+    order = list(dict.fromkeys(r["source_id"] for r in rows))
+    keep = set(order[args.skip:args.skip + args.problems])
+    if len(keep) < args.problems:
+        sys.exit(f"{args.data}: {len(order)} problems, fewer than --skip {args.skip} + --problems {args.problems}")
+    prm = [r for r in rows if r["source_id"] in keep and (args.shortcuts or "shortcut" not in r)]
+    orm = [r for r in prm if "shortcut" not in r]
+    if any("outcome" not in r for r in orm):
+        sys.exit(f"{args.data}: no \"outcome\" label; rleif evol writes it when the solutions carry their answers")
+    with open(args.prm, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in prm)
+    with open(args.orm, "w") as f:
+        f.writelines(json.dumps({"prompt": r["prompt"], "response": "\n".join(r["steps"]), "label": r["outcome"],
+                                 "id": f"{r['source_id']}:{r['sample']}"}) + "\n" for r in orm)
+    print(f"{len(keep)} problems: {len(prm)} PRM examples -> {args.prm}, {len(orm)} ORM examples -> {args.orm}")
+
+
+def best_of_k(scores, good, k):
+    """Expected `good` of the top-scored sample of a uniform k-subset (ties: the earlier sample)."""
+    n = len(scores)
+    order = sorted(range(n), key=lambda i: -scores[i])
+    total = math.comb(n, k)
+    return sum(math.comb(n - 1 - r, k - 1) / total * good[i] for r, i in enumerate(order) if n - 1 - r >= k - 1)
+
+
+def trace_bestof(args):
+    labels = {(r["source_id"], r["sample"]): (r["outcome"], min(r["labels"])) for r in read_jsonl(args.steps)}
+    recs = read_jsonl(args.samples)
+    scorers = {}
+    for spec in args.scores:
+        name, path = spec.split("=", 1)
+        scorers[name] = {r["id"]: [s["score"] for s in r["scores"]] for r in read_jsonl(path)}
+    right = sum(v[0] for v in labels.values())
+    lucky = sum(1 for v in labels.values() if v[0] == 1 and v[1] == 0)
+    print(f"{len(labels)} samples; {lucky} right answers with a wrong step ({100 * lucky / max(right, 1):.1f}% of "
+          f"{right} right answers)")
+    per = {}  # (name, k, grade) -> per-problem accuracy
+    for name, sc in scorers.items():
+        for k in args.k:
+            for grade in (0, 1):
+                per[name, k, grade] = [best_of_k(sc[r["id"]], [labels[r["id"], i][grade] for i in
+                                                               range(len(r["samples"]))], k) for r in recs]
+    for k in args.k:
+        for name in scorers:
+            a, t = (sum(per[name, k, g]) / len(recs) for g in (0, 1))
+            print(f"k={k} {name:<20} answer {100 * a:.1f}  answer and work {100 * t:.1f}")
+        names = list(scorers)
+        for x, y in itertools.combinations(names, 2):
+            for g, what in ((0, "answer"), (1, "answer and work")):
+                d = [p - q for p, q in zip(per[x, k, g], per[y, k, g])]
+                m = sum(d) / len(d)
+                se = (sum((v - m) ** 2 for v in d) / (len(d) - 1)) ** 0.5 / len(d) ** 0.5
+                print(f"k={k} {x} - {y} ({what}): {100 * m:+.1f} +- {100 * se:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -203,8 +269,21 @@ def main():
     p.add_argument("--samples", help="rleif bestofn samples.jsonl: within-problem AUC and best-of-k")
     p.add_argument("--limit", type=int, default=800)
     p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("budget-split")
+    p.add_argument("--data", required=True, help="rleif evol prm_steps.jsonl with \"outcome\" labels")
+    p.add_argument("--problems", type=int, required=True, help="how many problems' solutions to keep")
+    p.add_argument("--skip", type=int, default=0, help="problems to skip first (disjoint replicates)")
+    p.add_argument("--shortcuts", action="store_true", help="keep the shortcut negatives in the PRM file")
+    p.add_argument("--prm", required=True)
+    p.add_argument("--orm", required=True)
+    p = sub.add_parser("trace-bestof")
+    p.add_argument("--samples", required=True, help="rleif generate / bestofn samples.jsonl")
+    p.add_argument("--steps", required=True, help="rleif evol prm.solutions=SAMPLES output: the samples' labels")
+    p.add_argument("--scores", nargs="+", required=True, help="NAME=FILE, rleif bestofn scores_NAME.jsonl")
+    p.add_argument("--k", type=int, nargs="+", default=[16])
     args = ap.parse_args()
-    {"irm-pairs": irm_pairs, "prm-errors": prm_errors, "policy-verifier": policy_verifier}[args.cmd](args)
+    {"irm-pairs": irm_pairs, "prm-errors": prm_errors, "policy-verifier": policy_verifier,
+     "budget-split": budget_split, "trace-bestof": trace_bestof}[args.cmd](args)
 
 
 if __name__ == "__main__":
