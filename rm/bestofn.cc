@@ -77,6 +77,12 @@ double standard_error(const std::vector<double>& xs) {
   return xs.empty() ? 0.0 : mean_and_std(xs).second / std::sqrt(static_cast<double>(xs.size()));
 }
 
+// A compare entry "A>B" as (A, B); validate() has checked its shape.
+std::pair<std::string, std::string> compare_sides(const std::string& c) {
+  const size_t at = c.find('>');
+  return {c.substr(0, at), c.substr(at + 1)};
+}
+
 bool is_prm(const BonScorer& s) {
   for (const auto& p : s.scores)
     for (const auto& x : p)
@@ -99,7 +105,8 @@ void BestOfNOptions::validate() const {
     const size_t at = c.find('>');
     RLEIF_CHECK(at != std::string::npos && at > 0 && at + 1 < c.size() && c.find('>', at + 1) == std::string::npos,
                 "bestofn: compare entry '", c, "' is not \"A>B\" with two method names (best_of/prm_min>best_of/orm)");
-    for (const std::string& name : {c.substr(0, at), c.substr(at + 1)})
+    const auto [a, b] = compare_sides(c);
+    for (const std::string& name : {a, b})
       RLEIF_CHECK(name == "pass@k" || name == "majority" || name.rfind("best_of/", 0) == 0 ||
                       name.rfind("weighted/", 0) == 0,
                   "bestofn: compare entry '", c, "' names '", name,
@@ -341,7 +348,7 @@ BestOfNResult run_bestofn(const BestOfNInputs& in, const BestOfNOptions& opts) {
 
   // Paired differences, problem by problem.
   std::vector<std::pair<std::string, std::string>> pairs;
-  for (const auto& c : opts.compare) pairs.emplace_back(c.substr(0, c.find('>')), c.substr(c.find('>') + 1));
+  for (const auto& c : opts.compare) pairs.push_back(compare_sides(c));
   if (opts.compare.empty()) {
     for (const auto& l : labels) pairs.emplace_back("best_of/" + l, "majority");
     for (const auto& l : labels) pairs.emplace_back("weighted/" + l, "best_of/" + l);
